@@ -1,0 +1,28 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+VENV := .venv/bin
+DEV := dev
+
+.PHONY: bootstrap run test lint unit e2e
+
+bootstrap:
+	@./scripts/bootstrap.sh
+
+# Start the milter on the development config, writing config and keys on first run.
+run: bootstrap
+	@[ -f $(DEV)/inboxpay.toml ] || $(VENV)/inboxpay init --dir $(DEV)
+	$(VENV)/inboxpay milter --config $(DEV)/inboxpay.toml
+
+lint: bootstrap
+	$(VENV)/ruff check inboxpay tests bench
+	$(VENV)/ruff format --check inboxpay
+	$(VENV)/mypy
+
+unit: bootstrap
+	$(VENV)/pytest -q tests/unit
+
+e2e: bootstrap
+	$(VENV)/pytest -q tests/e2e
+
+# Everything CI runs: lint, types, unit and end-to-end tests.
+test: lint
+	$(VENV)/pytest -q

@@ -1,0 +1,5 @@
+import sys
+
+from inboxpay.cli import main
+
+sys.exit(main())

@@ -1,0 +1,95 @@
+"""The sender's DMARC record (RFC 7489): its policy and alignment modes.
+
+InboxPay does not reject on DMARC; it reads the record to know whether the
+domain owner asked for strict alignment, and reports dmarc= in Authentication-Results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from inboxpay.auth.dkim import DkimResult
+from inboxpay.auth.domains import aligned, normalize, organizational
+from inboxpay.auth.spf import SpfResult
+from inboxpay.dns import Resolver, txt_strings
+
+
+@dataclass(frozen=True)
+class DmarcRecord:
+    policy: str  # none | quarantine | reject
+    adkim: str  # r | s
+    aspf: str  # r | s
+
+
+def _parse(text: bytes) -> DmarcRecord | None:
+    try:
+        s = text.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    tags: dict[str, str] = {}
+    for part in s.split(";"):
+        key, sep, value = part.partition("=")
+        if sep:
+            tags[key.strip().lower()] = value.strip().lower()
+    if tags.get("v") != "dmarc1" or "p" not in tags:
+        return None
+    return DmarcRecord(
+        policy=tags["p"],
+        adkim="s" if tags.get("adkim") == "s" else "r",
+        aspf="s" if tags.get("aspf") == "s" else "r",
+    )
+
+
+def lookup(from_domain: str, resolver: Resolver) -> DmarcRecord | None:
+    """The record at ``_dmarc.<domain>``, else at the organizational domain; raises DNSError."""
+    domain = normalize(from_domain)
+    for candidate in dict.fromkeys((domain, organizational(domain))):
+        records = [
+            r
+            for r in (_parse(t) for t in txt_strings(resolver.lookup(f"_dmarc.{candidate}", "TXT")))
+            if r
+        ]
+        if len(records) == 1:
+            return records[0]
+    return None
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """DMARC-style evaluation of one message (RFC 7489 section 3.1 and 4.2)."""
+
+    result: str  # pass | fail | none | permerror
+    dkim_domain: str  # the aligned passing signature's d=, "" when none
+    spf_aligned: bool
+
+
+def evaluate(
+    from_domain: str,
+    dkim: Sequence[DkimResult],
+    spf: SpfResult | None,
+    record: DmarcRecord | None,
+    default_mode: str,
+) -> Alignment:
+    """Align the From domain with DKIM d= and the SPF domain; modes from the record if any.
+
+    A signature whose ``l=`` leaves body content unsigned does not count.
+    """
+    if not from_domain:
+        return Alignment("permerror", "", False)
+    dkim_mode = "strict" if record and record.adkim == "s" else default_mode
+    spf_mode = "strict" if record and record.aspf == "s" else default_mode
+    signer = next(
+        (
+            s.domain
+            for s in dkim
+            if s.result == "pass" and s.covers_body and aligned(s.domain, from_domain, dkim_mode)
+        ),
+        "",
+    )
+    spf_aligned = spf is not None and spf.result == "pass" and aligned(spf.domain, from_domain, spf_mode)
+    if record is None:
+        result = "none"
+    else:
+        result = "pass" if signer or spf_aligned else "fail"
+    return Alignment(result, signer, spf_aligned)

@@ -1,0 +1,68 @@
+"""``inboxpay init``: a working development configuration with fresh keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from inboxpay.config import DEFAULT_PARTNERS
+from inboxpay.errors import ConfigError
+from inboxpay.keys import generate_recipient_key, generate_signing_key
+
+CONFIG_NAME = "inboxpay.toml"
+
+
+def _list(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f'"{v}"' for v in values) + "]"
+
+
+def render(authserv_id: str = "localhost", port: int = 8894) -> str:
+    partners = "\n".join(
+        f'[[partners]]\nid = "{p.id}"\nname = "{p.name}"\n'
+        f"sender_domains = {_list(p.sender_domains)}\n"
+        f"invoice_url_hosts = {_list(p.invoice_url_hosts)}\n"
+        for p in DEFAULT_PARTNERS
+    )
+    return f"""\
+# InboxPay development configuration, written by `inboxpay init`.
+# Every key is documented in docs/configuration.md.
+
+[milter]
+socket = "inet:{port}@127.0.0.1"      # libmilter socket spec (inet:PORT@HOST or unix:/path)
+authserv_id = "{authserv_id}"         # this MX's name in Authentication-Results
+# internal_networks = ["10.0.0.0/8"]  # senders passed through untouched (besides forged cards)
+
+[dns]
+nameservers = ["127.0.0.1"]
+port = 53
+timeout = 5.0
+message_budget = 20.0                 # all DNS for one message; keep under milter_content_timeout
+
+[signing]
+key_file = "keys/card-signing.pem"          # Ed25519 private key, PKCS#8 PEM
+recipient_key_file = "keys/recipient.key"  # HMAC secret for recipient hashes, shared with the sidecar
+
+[policy]
+alignment = "relaxed"                 # or "strict"; a sender's DMARC adkim=s/aspf=s wins
+
+# Partners and merchants allowed to send payment requests. When present, this
+# list replaces the built-in defaults, which are written out here.
+{partners}
+# Organizations not listed are enabled:
+# [orgs."example.org"]
+# pay_enabled = false
+"""
+
+
+def init(directory: Path, authserv_id: str = "localhost") -> Path:
+    """Write ``inboxpay.toml`` and fresh keys under ``directory``; never overwrite."""
+    config = directory / CONFIG_NAME
+    keys = directory / "keys"
+    for existing in (config, keys / "card-signing.pem", keys / "recipient.key"):
+        if existing.exists():
+            raise ConfigError(f"{existing} already exists; not overwriting it")
+    directory.mkdir(parents=True, exist_ok=True)
+    keys.mkdir(mode=0o700, exist_ok=True)
+    generate_signing_key(keys / "card-signing.pem")
+    generate_recipient_key(keys / "recipient.key")
+    config.write_text(render(authserv_id))
+    return config

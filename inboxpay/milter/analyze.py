@@ -1,0 +1,119 @@
+"""From recorded facts to evidence: SPF, DKIM, DMARC record, From and payment markup.
+
+This is where the milter does its I/O (DNS, through the resolver it is given);
+everything after it is pure.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.utils import getaddresses
+
+from inboxpay.auth import dkim, dmarc, spf
+from inboxpay.auth.dkim import DkimResult
+from inboxpay.dns import DNSError, Resolver
+from inboxpay.invoice.scan import MarkupScan, requests, scan
+from inboxpay.milter.facts import Evidence, MessageFacts
+
+_log = logging.getLogger(__name__)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_dkim_signatures: int = 5
+    max_amount_minor: int = 100_000_000
+    spf_timeout: float = 20.0
+
+
+def is_internal(facts: MessageFacts, networks: Sequence[Network]) -> bool:
+    if facts.authenticated:
+        return True
+    try:
+        ip = ipaddress.ip_address(facts.client_ip)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def _text(value: bytes) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
+def from_addresses(facts: MessageFacts) -> tuple[int, tuple[str, ...]]:
+    """How many From fields, and every address in them (lowercased domain)."""
+    fields = facts.message.values("From")
+    addresses = []
+    for _name, addr in getaddresses([_text(v).replace("\r\n", "") for v in fields]):
+        if "@" in addr:
+            local, _, domain = addr.rpartition("@")
+            addresses.append(f"{local}@{domain.lower()}")
+        elif addr:
+            addresses.append(addr)  # no domain: it cannot align, decide() will see that
+    return len(fields), tuple(addresses)
+
+
+def analyze(
+    facts: MessageFacts,
+    resolver: Resolver,
+    networks: Sequence[Network],
+    limits: Limits,
+) -> tuple[Evidence, MarkupScan]:
+    n_from, addresses = from_addresses(facts)
+    message_ids = facts.message.values("Message-ID")
+    message_id = _text(message_ids[0]).strip() if message_ids else ""
+    markup = MarkupScan(()) if facts.truncated else scan(facts.message)
+    base = {
+        "from_addresses": addresses,
+        "from_fields": n_from,
+        "message_id": message_id,
+        "recipients": tuple(facts.recipients),
+        "requests": requests(markup, limits.max_amount_minor),
+        "truncated": facts.truncated,
+    }
+    if is_internal(facts, networks):
+        return Evidence(
+            spf=None, spf_helo=None, dkim=(), dmarc=None, dmarc_error=False, internal=True, **base
+        ), markup
+
+    spf_mailfrom = spf_helo = None
+    if facts.client_ip:
+        spf_mailfrom = spf.check_mailfrom(
+            facts.client_ip, facts.mail_from, facts.helo, resolver, limits.spf_timeout
+        )
+        spf_helo = spf.check_helo(facts.client_ip, facts.helo, resolver, limits.spf_timeout)
+
+    if facts.truncated:
+        signatures: tuple[DkimResult, ...] = (
+            DkimResult("", "", "policy", True, "", "message too large to verify"),
+        )
+    else:
+        signatures = tuple(
+            dkim.verify_all(facts.message.as_bytes(), resolver, limits.max_dkim_signatures)
+        )
+
+    record, dmarc_error = None, False
+    evidence_from = addresses[0].rpartition("@")[2] if len(addresses) == 1 else ""
+    if evidence_from:
+        try:
+            record = dmarc.lookup(evidence_from, resolver)
+        except DNSError as e:
+            _log.info("DMARC lookup failed: %s", e)
+            dmarc_error = True
+    evidence = Evidence(
+        spf=spf_mailfrom,
+        spf_helo=spf_helo,
+        dkim=signatures,
+        dmarc=record,
+        dmarc_error=dmarc_error,
+        internal=False,
+        **base,  # type: ignore[arg-type]
+    )
+    return evidence, markup

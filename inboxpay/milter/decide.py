@@ -1,0 +1,131 @@
+"""The verdict: may this message carry a payment card? A pure function of evidence and policy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from urllib.parse import urlsplit
+
+from inboxpay.auth.dmarc import evaluate
+from inboxpay.auth.domains import normalize, within
+from inboxpay.config import Partner
+from inboxpay.invoice.model import Invoice
+from inboxpay.milter.facts import Evidence
+
+
+class Reason(str, Enum):
+    """Why a payment request was removed; the token written to InboxPay-Verdict."""
+
+    NOT_PARTNER = "not_partner"
+    DKIM_FAIL = "dkim_fail"
+    SPF_FAIL = "spf_fail"
+    UNALIGNED = "unaligned"
+    INVALID_INVOICE = "invalid_invoice"
+    URL_NOT_ALLOWED = "url_not_allowed"
+    ORG_DISABLED = "org_disabled"
+
+
+class Action(str, Enum):
+    PASS = "pass"  # no payment markup (or internal mail): nothing to decide
+    CARD = "card"  # stamp a card
+    REMOVE = "remove"  # delete the payment request from the HTML
+    SKIP = "skip"  # could not be examined (too large): no card, body untouched
+
+
+@dataclass(frozen=True)
+class Policy:
+    partners: tuple[Partner, ...]
+    orgs: Mapping[str, bool] = field(default_factory=dict)
+    alignment: str = "relaxed"  # unless the sender's DMARC record asks for strict
+    require_spf_pass: bool = True
+
+    def pay_enabled(self, recipient: str) -> bool:
+        """The most specific ``[orgs]`` entry for the recipient's domain; enabled if none."""
+        domain = normalize(recipient.rpartition("@")[2])
+        labels = domain.split(".")
+        for i in range(len(labels)):
+            setting = self.orgs.get(".".join(labels[i:]))
+            if setting is not None:
+                return setting
+        return True
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: Action
+    reason: Reason | None = None
+    partner: Partner | None = None
+    invoice: Invoice | None = None
+    dkim_domain: str = ""
+    spf_aligned: bool = False
+    payers: tuple[str, ...] = ()  # recipients allowed to pay: listed in the card
+
+    @property
+    def header(self) -> str | None:
+        """The InboxPay-Verdict value, or None when the message had no payment request."""
+        if self.action is Action.CARD:
+            return "card"
+        if self.action is Action.REMOVE and self.reason is not None:
+            return f"removed; reason={self.reason.value}"
+        if self.action is Action.SKIP:
+            return "skipped; reason=too_large"
+        return None
+
+
+def _removed(reason: Reason, partner: Partner | None = None) -> Verdict:
+    return Verdict(Action.REMOVE, reason, partner)
+
+
+def find_partner(domain: str, partners: tuple[Partner, ...]) -> Partner | None:
+    for partner in partners:
+        if any(within(domain, d) for d in partner.sender_domains):
+            return partner
+    return None
+
+
+def url_allowed(url: str, partner: Partner) -> bool:
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return False
+    return parts.scheme == "https" and host in partner.invoice_url_hosts and not parts.username
+
+
+def decide(evidence: Evidence, policy: Policy) -> Verdict:
+    """Card, removal (with the first failing check as reason), or nothing to do."""
+    if evidence.internal or not evidence.requests:
+        return Verdict(Action.PASS)
+    if evidence.truncated:
+        return Verdict(Action.SKIP)
+    if evidence.from_fields != 1 or len(evidence.from_addresses) != 1:
+        return _removed(Reason.UNALIGNED)  # RFC 7489 6.6.1: no single author to align with
+    from_domain = evidence.from_domain
+    partner = find_partner(from_domain, policy.partners)
+    if partner is None:
+        return _removed(Reason.NOT_PARTNER)
+
+    if not any(s.result == "pass" and s.covers_body for s in evidence.dkim):
+        return _removed(Reason.DKIM_FAIL, partner)
+    alignment = evaluate(from_domain, evidence.dkim, evidence.spf, evidence.dmarc, policy.alignment)
+    if not alignment.dkim_domain:
+        return _removed(Reason.UNALIGNED, partner)
+    spf = evidence.spf
+    if policy.require_spf_pass and (spf is None or spf.result != "pass"):
+        return _removed(Reason.SPF_FAIL, partner)
+
+    invoices = {r.invoice for r in evidence.requests}
+    if None in invoices or len(invoices) != 1:
+        return _removed(Reason.INVALID_INVOICE, partner)  # unparseable, or conflicting invoices
+    invoice = invoices.pop()
+    assert invoice is not None
+    if not url_allowed(invoice.url, partner):
+        return _removed(Reason.URL_NOT_ALLOWED, partner)
+
+    payers = tuple(r for r in evidence.recipients if policy.pay_enabled(r))
+    if not payers:
+        return _removed(Reason.ORG_DISABLED, partner)
+    return Verdict(
+        Action.CARD, None, partner, invoice, alignment.dkim_domain, alignment.spf_aligned, payers
+    )

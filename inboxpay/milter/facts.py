@@ -1,0 +1,54 @@
+"""What the milter callbacks record about one message, and what analysis finds in it.
+
+Callbacks only record; :mod:`inboxpay.milter.analyze` turns facts into
+evidence; :func:`inboxpay.milter.decide.decide` turns evidence into a verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from inboxpay.auth.dkim import DkimResult
+from inboxpay.auth.dmarc import DmarcRecord
+from inboxpay.auth.spf import SpfResult
+from inboxpay.invoice.scan import PaymentRequest
+from inboxpay.message import RawMessage
+
+
+@dataclass
+class MessageFacts:
+    """The SMTP envelope and the message, as the MTA handed them over."""
+
+    client_ip: str = ""
+    client_name: str = ""
+    helo: str = ""
+    mail_from: str = ""
+    recipients: list[str] = field(default_factory=list)
+    authenticated: bool = False  # {auth_authen} was set: authenticated submission
+    queue_id: str = ""
+    message: RawMessage = field(default_factory=RawMessage)
+    truncated: bool = False  # the body exceeded the size the milter examines
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything ``decide`` needs, with no I/O left to do."""
+
+    from_addresses: tuple[str, ...]  # every address of every From field
+    from_fields: int
+    message_id: str
+    recipients: tuple[str, ...]
+    spf: SpfResult | None  # None when not checked (internal mail)
+    spf_helo: SpfResult | None
+    dkim: tuple[DkimResult, ...]
+    dmarc: DmarcRecord | None
+    dmarc_error: bool  # the DMARC lookup failed temporarily
+    requests: tuple[PaymentRequest, ...]
+    internal: bool  # authenticated submission or an internal network: pass through
+    truncated: bool
+
+    @property
+    def from_domain(self) -> str:
+        if len(self.from_addresses) != 1:
+            return ""
+        return self.from_addresses[0].rpartition("@")[2].lower()

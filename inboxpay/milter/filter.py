@@ -1,0 +1,147 @@
+"""The pymilter protocol layer: record facts in the callbacks, apply the pipeline's edits at eom.
+
+Every callback but ``eom`` always continues, so it is marked ``@Milter.noreply``
+(over an inet socket a reply per header costs a round trip). Nothing in here
+rejects or holds mail: any failure still accepts the message, at worst with only
+forged cards removed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import Milter
+
+from inboxpay.message import RawMessage
+from inboxpay.milter.edits import Edits, strip_forged_cards
+from inboxpay.milter.facts import MessageFacts
+from inboxpay.milter.pipeline import Outcome
+
+_log = logging.getLogger(__name__)
+
+_BODY_CHUNK = 65536
+
+Processor = Callable[[MessageFacts], Outcome]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value) if value is not None else ""
+
+
+class InboxPayMilter(Milter.Base):  # type: ignore[misc]
+    """One SMTP connection; may carry several messages."""
+
+    def __init__(self, process: Processor, max_message_bytes: int) -> None:
+        self._process = process
+        self._max = max_message_bytes
+        self._client_ip = ""
+        self._client_name = ""
+        self._helo = ""
+        self._facts = MessageFacts()
+        self._body = bytearray()
+
+    @Milter.noreply  # type: ignore[untyped-decorator]
+    def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
+        self._client_name = _text(hostname)
+        # inet and inet6 give (address, port, ...); a unix-socket client gives no address.
+        if isinstance(hostaddr, tuple) and hostaddr:
+            self._client_ip = str(hostaddr[0])
+        return Milter.CONTINUE  # type: ignore[no-any-return]
+
+    @Milter.noreply  # type: ignore[untyped-decorator]
+    def hello(self, heloname: str) -> int:
+        self._helo = _text(heloname)
+        return Milter.CONTINUE  # type: ignore[no-any-return]
+
+    @Milter.noreply  # type: ignore[untyped-decorator]
+    def envfrom(self, mailfrom: str, *params: str) -> int:
+        # A new transaction on this connection: start from a clean slate.
+        self._facts = MessageFacts(
+            client_ip=self._client_ip,
+            client_name=self._client_name,
+            helo=self._helo,
+            mail_from=_text(mailfrom).strip().strip("<>"),
+            authenticated=bool(self.getsymval("{auth_authen}")),
+        )
+        self._body = bytearray()
+        return Milter.CONTINUE  # type: ignore[no-any-return]
+
+    @Milter.noreply  # type: ignore[untyped-decorator]
+    def envrcpt(self, to: str, *params: str) -> int:
+        self._facts.recipients.append(_text(to).strip().strip("<>"))
+        return Milter.CONTINUE  # type: ignore[no-any-return]
+
+    # decode() must be outermost: noreply's wrapper would hide the attribute it sets.
+    @Milter.decode("bytes")  # type: ignore[untyped-decorator]
+    @Milter.noreply  # type: ignore[untyped-decorator]
+    def header(self, name: str, value: bytes) -> int:
+        raw_name = name.encode("utf-8", "surrogateescape") if isinstance(name, str) else name
+        if not self._protocol & Milter.P_HDR_LEADSPC:
+            value = b" " + value  # an MTA without HDR_LEADSPC strips the space after the colon
+        self._facts.message.headers.append((raw_name, value))
+        return Milter.CONTINUE  # type: ignore[no-any-return]
+
+    @Milter.noreply  # type: ignore[untyped-decorator]
+    def body(self, chunk: bytes) -> int:
+        if not self._facts.truncated:
+            if len(self._body) + len(chunk) > self._max:
+                self._facts.truncated = True
+                self._body = bytearray()  # bounded memory: stop holding a body we won't examine
+            else:
+                self._body += chunk
+        return Milter.CONTINUE  # type: ignore[no-any-return]
+
+    def eom(self) -> int:
+        facts = self._facts
+        facts.message = RawMessage(facts.message.headers, bytes(self._body))
+        facts.queue_id = _text(self.getsymval("i"))
+        try:
+            outcome = self._process(facts)
+            edits = outcome.edits
+            _log.info(
+                "message processed",
+                extra={
+                    "queue_id": facts.queue_id,
+                    "verdict": outcome.verdict.header or outcome.verdict.action.value,
+                },
+            )
+        except Exception:  # noqa: BLE001 - mail is never held for a payment reason
+            _log.exception("analysis failed; delivering without a card", extra={"queue_id": facts.queue_id})
+            edits = strip_forged_cards(facts.message)
+        self._apply(edits, facts.queue_id)
+        self._reset()
+        return Milter.ACCEPT  # type: ignore[no-any-return]
+
+    def _apply(self, edits: Edits, queue_id: str) -> None:
+        try:
+            for name, idx in edits.delete:
+                self.chgheader(name, idx, "")
+            for name, value in reversed(edits.insert_top):
+                self.addheader(name, value, 0)
+            for name, value in edits.append:
+                self.addheader(name, value)
+            if edits.body is not None:
+                for i in range(0, len(edits.body), _BODY_CHUNK):
+                    self.replacebody(edits.body[i : i + _BODY_CHUNK])
+        except Exception:  # noqa: BLE001 - the MTA refused an edit; still accept the mail
+            _log.exception("could not apply edits", extra={"queue_id": queue_id})
+
+    def abort(self) -> int:
+        self._reset()
+        return Milter.CONTINUE  # type: ignore[no-any-return]
+
+    def close(self) -> int:
+        self._reset()
+        return Milter.CONTINUE  # type: ignore[no-any-return]
+
+    def _reset(self) -> None:
+        self._facts = MessageFacts()
+        self._body = bytearray()
+
+
+# Keep header continuation lines and their leading space exactly as received (DKIM).
+InboxPayMilter = Milter.header_leading_space(InboxPayMilter)
