@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -115,11 +116,13 @@ def decide(evidence: Evidence, policy: Policy) -> Verdict:
     if policy.require_spf_pass and (spf is None or spf.result != "pass"):
         return _removed(Reason.SPF_FAIL, partner)
 
-    invoices = {r.invoice for r in evidence.requests}
-    if None in invoices or len(invoices) != 1:
-        return _removed(Reason.INVALID_INVOICE, partner)  # unparseable, or conflicting invoices
-    invoice = invoices.pop()
-    assert invoice is not None
+    parsed = [r.invoice for r in evidence.requests if r.invoice is not None]
+    if len(parsed) != len(evidence.requests):
+        return _removed(Reason.INVALID_INVOICE, partner)
+    # The same invoice may come twice (JSON-LD and microdata); two different ones is ambiguous.
+    if len({dataclasses.replace(i, kind="") for i in parsed}) != 1:
+        return _removed(Reason.INVALID_INVOICE, partner)
+    invoice = parsed[0]
     if not url_allowed(invoice.url, partner):
         return _removed(Reason.URL_NOT_ALLOWED, partner)
 

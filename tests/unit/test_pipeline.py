@@ -1,0 +1,176 @@
+"""The whole message path (facts -> edits) with a static DNS table: no MTA, real crypto."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from joserfc.jwk import OKPKey
+
+from inboxpay.card import CardSigner, CardVerifier, recipient_hash
+from inboxpay.config import DEFAULT_PARTNERS
+from inboxpay.dns import Record, StaticResolver
+from inboxpay.keys import public_jwk
+from inboxpay.message import RawMessage
+from inboxpay.milter.decide import Action, Policy, Reason
+from inboxpay.milter.facts import MessageFacts
+from inboxpay.milter.pipeline import Outcome, Settings, process
+
+DATA = Path(__file__).parent.parent / "data" / "invoices"
+XERO_IP = "192.0.2.10"
+RKEY = b"r" * 32
+
+
+@pytest.fixture(scope="module")
+def dkim_key() -> tuple[bytes, bytes]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public
+
+
+@pytest.fixture(scope="module")
+def signer() -> CardSigner:
+    return CardSigner(OKPKey.generate_key("Ed25519", private=True), "test-kid")
+
+
+@pytest.fixture
+def resolver(dkim_key: tuple[bytes, bytes]) -> StaticResolver:
+    p = base64.b64encode(dkim_key[1])
+    return StaticResolver(
+        [
+            Record("post.xero.com", "TXT", (b"v=spf1 ip4:192.0.2.10 -all",)),
+            Record("s1._domainkey.post.xero.com", "TXT", (b"v=DKIM1; k=rsa; p=", p[:200], p[200:])),
+            Record("_dmarc.post.xero.com", "TXT", (b"v=DMARC1; p=reject",)),
+        ]
+    )
+
+
+def sign(raw: bytes, key: bytes, length: bool = False) -> bytes:
+    raw = re.sub(rb"(?<!\r)\n", b"\r\n", raw)
+    header = dkim.sign(
+        raw, b"s1", b"post.xero.com", key, include_headers=[b"from", b"subject", b"to"], length=length
+    )
+    return header + raw
+
+
+def run(
+    raw: bytes,
+    resolver: StaticResolver,
+    signer: CardSigner,
+    ip: str = XERO_IP,
+    rcpts: tuple[str, ...] = ("ana@client.example",),
+    policy: Policy | None = None,
+) -> Outcome:
+    facts = MessageFacts(
+        client_ip=ip,
+        helo="mail.post.xero.com",
+        mail_from="bounce@post.xero.com",
+        recipients=list(rcpts),
+        message=RawMessage.from_bytes(raw),
+    )
+    settings = Settings("mx.example.org", signer, RKEY, 86400)
+    return process(facts, resolver, policy or Policy(DEFAULT_PARTNERS), settings)
+
+
+def test_genuine_signed_invoice_gets_a_verifiable_card(resolver, dkim_key, signer) -> None:  # type: ignore[no-untyped-def]
+    raw = sign((DATA / "xero_invoice.eml").read_bytes(), dkim_key[0])
+    out = run(raw, resolver, signer, rcpts=("Ana@Client.example", "bob@client.example"))
+    assert out.verdict.action is Action.CARD, out.verdict
+    appended = dict(out.edits.append)
+    assert appended["InboxPay-Verdict"] == "card"
+    public = OKPKey.import_key(public_jwk(signer.key, signer.kid))
+    claims = CardVerifier([public]).verify(appended["InboxPay-Card"])
+    assert claims["invoice"]["partner"] == "xero"
+    assert claims["invoice"]["number"] == "INV-0042"
+    assert claims["auth"]["dkim_domain"] == "post.xero.com"
+    assert claims["rcpt"] == sorted(
+        [recipient_hash(RKEY, "ana@client.example"), recipient_hash(RKEY, "bob@client.example")]
+    )
+    assert out.edits.body is None  # a card never touches the body
+    name, ar = out.edits.insert_top[0]
+    assert name == "Authentication-Results"
+    assert ar.startswith("mx.example.org;")
+    assert "dkim=pass" in ar and "spf=pass" in ar and "dmarc=pass" in ar
+
+
+def test_spoofed_client_address_removes_only_the_payment_request(resolver, dkim_key, signer) -> None:  # type: ignore[no-untyped-def]
+    raw = sign((DATA / "xero_invoice.eml").read_bytes(), dkim_key[0])
+    out = run(raw, resolver, signer, ip="203.0.113.5")
+    assert out.verdict.reason is Reason.SPF_FAIL
+    assert ("InboxPay-Verdict", "removed; reason=spf_fail") in out.edits.append
+    assert not any(n == "InboxPay-Card" for n, _ in out.edits.append)
+    body, new = RawMessage.from_bytes(raw).body, out.edits.body
+    assert new is not None and new != body
+    assert b"application/ld+json" in body and b"application/ld+json" not in new
+    # Everything before the HTML part, the text part included, is byte-identical.
+    html_at = body.index(b"Content-Type: text/html")
+    assert new[:html_at] == body[:html_at]
+
+
+def test_tampered_amount_fails_dkim(resolver, dkim_key, signer) -> None:  # type: ignore[no-untyped-def]
+    raw = sign((DATA / "xero_invoice.eml").read_bytes(), dkim_key[0])
+    tampered = raw.replace(b'"price": "1,250.00"', b'"price": "9,250.00"')
+    assert tampered != raw
+    out = run(tampered, resolver, signer)
+    assert out.verdict.reason is Reason.DKIM_FAIL
+
+
+def test_l_tag_append_never_feeds_a_card(resolver, dkim_key, signer) -> None:  # type: ignore[no-untyped-def]
+    original = (DATA / "xero_invoice.eml").read_bytes()
+    html_at = original.index(b"<!DOCTYPE html>")
+    # Sign a body without the markup, then append the markup after signing.
+    stripped = original[:html_at] + b"<html><body>hi</body></html>\r\n"
+    signed = sign(stripped, dkim_key[0], length=True)
+    appended = signed + original[html_at:]
+    out = run(appended, resolver, signer)
+    assert out.verdict.action is Action.REMOVE
+    assert out.verdict.reason is Reason.DKIM_FAIL
+    assert "l= leaves part of the body unsigned" in out.edits.insert_top[0][1]
+
+
+def test_dns_timeout_delivers_without_card(dkim_key, signer) -> None:  # type: ignore[no-untyped-def]
+    raw = sign((DATA / "xero_invoice.eml").read_bytes(), dkim_key[0])
+    out = run(raw, StaticResolver(failing=["post.xero.com", "s1._domainkey.post.xero.com"]), signer)
+    assert out.verdict.action is Action.REMOVE
+    assert "spf=temperror" in out.edits.insert_top[0][1]
+    assert "dkim=temperror" in out.edits.insert_top[0][1]
+
+
+def test_forged_headers_are_deleted_highest_index_first(resolver, signer) -> None:  # type: ignore[no-untyped-def]
+    raw = (
+        b"Authentication-Results: mx.example.org; dkim=pass\r\n"
+        b"InboxPay-Card: forged.1.x\r\n"
+        b"Authentication-Results: other.example; spf=pass\r\n"
+        b"Authentication-Results: sub.mx.example.org; spf=pass\r\n"
+        b"inboxpay-card: forged.2.x\r\n"
+        b"From: a@example.net\r\nSubject: hi\r\n\r\nhello\r\n"
+    )
+    out = run(raw, resolver, signer)
+    assert out.verdict.action is Action.PASS
+    assert out.edits.delete == (
+        ("inboxpay-card", 2),
+        ("Authentication-Results", 3),
+        ("InboxPay-Card", 1),
+        ("Authentication-Results", 1),
+    )
+    assert out.edits.append == () and out.edits.body is None
+
+
+def test_authenticated_submission_only_loses_forged_cards(resolver, signer) -> None:  # type: ignore[no-untyped-def]
+    raw = b"InboxPay-Card: forged\r\nAuthentication-Results: mx.example.org; x=y\r\nFrom: a@b.example\r\n\r\nhi\r\n"
+    facts = MessageFacts(client_ip="198.51.100.1", authenticated=True, message=RawMessage.from_bytes(raw))
+    out = process(facts, resolver, Policy(DEFAULT_PARTNERS), Settings("mx.example.org", signer, RKEY, 60))
+    assert out.edits.delete == (("InboxPay-Card", 1),)
+    assert out.edits.insert_top == () and out.edits.append == ()
