@@ -1,4 +1,6 @@
-"""The InboxPay-Card header: a JWS (RFC 7515) signed with Ed25519 (RFC 8037), spec in docs/card-format.md.
+"""The InboxPay-Card header: a JWS (RFC 7515) signed with Ed25519 (RFC 8037).
+
+The public spec is docs/card-format.md.
 
 The milter signs, the sidecar and webmail verify. Readers strip all whitespace
 first, because MTAs may fold the header anywhere.

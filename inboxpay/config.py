@@ -37,7 +37,7 @@ class Partner:
     invoice_url_hosts: tuple[str, ...]
 
 
-#: Shipped defaults, used when the config has no ``[[partners]]``; ``inboxpay init`` writes them out.
+#: Used when the config has no ``[[partners]]``; ``inboxpay init`` writes them out.
 DEFAULT_PARTNERS = (
     Partner("xero", "Xero", ("post.xero.com",), ("in.xero.com",)),
     Partner(

@@ -47,7 +47,7 @@ class Record:
 
 class Resolver(Protocol):
     def lookup(self, name: str, rdtype: str) -> list[Record]:
-        """Records of ``rdtype`` at ``name``; ``[]`` when there are none; :class:`DNSError` when unknown."""
+        """Records of ``rdtype`` at ``name``, ``[]`` if none; :class:`DNSError` if unknown."""
         ...
 
 

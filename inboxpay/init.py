@@ -39,7 +39,7 @@ message_budget = 20.0                 # all DNS for one message; keep under milt
 
 [signing]
 key_file = "keys/card-signing.pem"          # Ed25519 private key, PKCS#8 PEM
-recipient_key_file = "keys/recipient.key"  # HMAC secret for recipient hashes, shared with the sidecar
+recipient_key_file = "keys/recipient.key"  # recipient-hash HMAC secret, shared with the sidecar
 
 [policy]
 alignment = "relaxed"                 # or "strict"; a sender's DMARC adkim=s/aspf=s wins

@@ -87,9 +87,9 @@ def evaluate(
         ),
         "",
     )
-    spf_aligned = spf is not None and spf.result == "pass" and aligned(spf.domain, from_domain, spf_mode)
+    spf_aligned = (
+        spf is not None and spf.result == "pass" and aligned(spf.domain, from_domain, spf_mode)
+    )
     if record is None:
-        result = "none"
-    else:
-        result = "pass" if signer or spf_aligned else "fail"
-    return Alignment(result, signer, spf_aligned)
+        return Alignment("none", signer, spf_aligned)
+    return Alignment("pass" if signer or spf_aligned else "fail", signer, spf_aligned)

@@ -14,7 +14,7 @@ NAME = "Authentication-Results"
 
 
 def claims_our_id(value: bytes, authserv_id: str) -> bool:
-    """True for a header we must delete: it names our authserv-id (or a subdomain), or won't parse."""
+    """A field to delete: it names our authserv-id (or a subdomain), or won't parse."""
     try:
         text = value.decode("utf-8")
         parsed = authres.AuthenticationResultsHeader.parse_value(text.replace("\r\n", " "))
@@ -51,7 +51,9 @@ def build(
     if spf is not None:
         results.append(authres.SPFAuthenticationResult(result=spf.result, smtp_mailfrom=spf.domain))
     if spf_helo is not None:
-        results.append(authres.SPFAuthenticationResult(result=spf_helo.result, smtp_helo=spf_helo.domain))
+        results.append(
+            authres.SPFAuthenticationResult(result=spf_helo.result, smtp_helo=spf_helo.domain)
+        )
     if alignment is not None:
         results.append(
             authres.dmarc.DMARCAuthenticationResult(

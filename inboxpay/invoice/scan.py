@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from inboxpay.invoice.markup import MarkupBlock, find_payment_markup, remove_blocks
-from inboxpay.invoice.model import Invoice, InvalidInvoice
+from inboxpay.invoice.model import InvalidInvoice, Invoice
 from inboxpay.invoice.parse import parse_invoice
 from inboxpay.message import RawMessage
 from inboxpay.mimeparts import TextPart, html_parts, replace_content

@@ -14,6 +14,8 @@ from email.utils import getaddresses
 
 from inboxpay.auth import dkim, dmarc, spf
 from inboxpay.auth.dkim import DkimResult
+from inboxpay.auth.dmarc import DmarcRecord
+from inboxpay.auth.spf import SpfResult
 from inboxpay.dns import DNSError, Resolver
 from inboxpay.invoice.scan import MarkupScan, requests, scan
 from inboxpay.milter.facts import Evidence, MessageFacts
@@ -60,36 +62,24 @@ def from_addresses(facts: MessageFacts) -> tuple[int, tuple[str, ...]]:
     return len(fields), tuple(addresses)
 
 
-def analyze(
-    facts: MessageFacts,
-    resolver: Resolver,
-    networks: Sequence[Network],
-    limits: Limits,
-) -> tuple[Evidence, MarkupScan]:
-    n_from, addresses = from_addresses(facts)
-    message_ids = facts.message.values("Message-ID")
-    message_id = _text(message_ids[0]).strip() if message_ids else ""
-    markup = MarkupScan(()) if facts.truncated else scan(facts.message)
-    base = {
-        "from_addresses": addresses,
-        "from_fields": n_from,
-        "message_id": message_id,
-        "recipients": tuple(facts.recipients),
-        "requests": requests(markup, limits.max_amount_minor),
-        "truncated": facts.truncated,
-    }
-    if is_internal(facts, networks):
-        return Evidence(
-            spf=None, spf_helo=None, dkim=(), dmarc=None, dmarc_error=False, internal=True, **base
-        ), markup
+@dataclass(frozen=True)
+class _Auth:
+    spf: SpfResult | None = None
+    spf_helo: SpfResult | None = None
+    dkim: tuple[DkimResult, ...] = ()
+    dmarc: DmarcRecord | None = None
+    dmarc_error: bool = False
 
+
+def _authenticate(
+    facts: MessageFacts, from_domain: str, resolver: Resolver, limits: Limits
+) -> _Auth:
     spf_mailfrom = spf_helo = None
     if facts.client_ip:
         spf_mailfrom = spf.check_mailfrom(
             facts.client_ip, facts.mail_from, facts.helo, resolver, limits.spf_timeout
         )
         spf_helo = spf.check_helo(facts.client_ip, facts.helo, resolver, limits.spf_timeout)
-
     if facts.truncated:
         signatures: tuple[DkimResult, ...] = (
             DkimResult("", "", "policy", True, "", "message too large to verify"),
@@ -98,22 +88,41 @@ def analyze(
         signatures = tuple(
             dkim.verify_all(facts.message.as_bytes(), resolver, limits.max_dkim_signatures)
         )
-
     record, dmarc_error = None, False
-    evidence_from = addresses[0].rpartition("@")[2] if len(addresses) == 1 else ""
-    if evidence_from:
+    if from_domain:
         try:
-            record = dmarc.lookup(evidence_from, resolver)
+            record = dmarc.lookup(from_domain, resolver)
         except DNSError as e:
             _log.info("DMARC lookup failed: %s", e)
             dmarc_error = True
+    return _Auth(spf_mailfrom, spf_helo, signatures, record, dmarc_error)
+
+
+def analyze(
+    facts: MessageFacts,
+    resolver: Resolver,
+    networks: Sequence[Network],
+    limits: Limits,
+) -> tuple[Evidence, MarkupScan]:
+    n_from, addresses = from_addresses(facts)
+    message_ids = facts.message.values("Message-ID")
+    markup = MarkupScan(()) if facts.truncated else scan(facts.message)
+    internal = is_internal(facts, networks)
+    from_domain = addresses[0].rpartition("@")[2] if len(addresses) == 1 else ""
+    # Trusted senders are not checked at all: no DNS for them.
+    auth = _Auth() if internal else _authenticate(facts, from_domain, resolver, limits)
     evidence = Evidence(
-        spf=spf_mailfrom,
-        spf_helo=spf_helo,
-        dkim=signatures,
-        dmarc=record,
-        dmarc_error=dmarc_error,
-        internal=False,
-        **base,  # type: ignore[arg-type]
+        from_addresses=addresses,
+        from_fields=n_from,
+        message_id=_text(message_ids[0]).strip() if message_ids else "",
+        recipients=tuple(facts.recipients),
+        spf=auth.spf,
+        spf_helo=auth.spf_helo,
+        dkim=auth.dkim,
+        dmarc=auth.dmarc,
+        dmarc_error=auth.dmarc_error,
+        requests=requests(markup, limits.max_amount_minor),
+        internal=internal,
+        truncated=facts.truncated,
     )
     return evidence, markup

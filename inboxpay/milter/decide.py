@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from urllib.parse import urlsplit
 
 from inboxpay.auth.dmarc import evaluate
@@ -15,7 +15,7 @@ from inboxpay.invoice.model import Invoice
 from inboxpay.milter.facts import Evidence
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why a payment request was removed; the token written to InboxPay-Verdict."""
 
     NOT_PARTNER = "not_partner"
@@ -27,7 +27,7 @@ class Reason(str, Enum):
     ORG_DISABLED = "org_disabled"
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     PASS = "pass"  # no payment markup (or internal mail): nothing to decide
     CARD = "card"  # stamp a card
     REMOVE = "remove"  # delete the payment request from the HTML

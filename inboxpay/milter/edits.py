@@ -17,7 +17,9 @@ from inboxpay.message import RawMessage
 
 @dataclass(frozen=True)
 class Edits:
-    delete: tuple[tuple[str, int], ...] = ()  # (name, 1-based index per name), safe to apply in order
+    delete: tuple[
+        tuple[str, int], ...
+    ] = ()  # (name, 1-based index per name), safe to apply in order
     insert_top: tuple[tuple[str, str], ...] = ()  # inserted at index 0, in this order
     append: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None  # a replacement body, or None to keep it
@@ -36,9 +38,7 @@ def deletions(message: RawMessage, authserv_id: str | None) -> tuple[tuple[str, 
         name = raw_name.decode("ascii", "replace")
         key = name.lower()
         seen[key] += 1
-        if key in ours:
-            doomed.append((name, seen[key]))
-        elif (
+        if key in ours or (
             authserv_id is not None
             and key == results.NAME.lower()
             and results.claims_our_id(value, authserv_id)

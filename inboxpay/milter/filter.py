@@ -32,6 +32,8 @@ def _text(value: Any) -> str:
     return str(value) if value is not None else ""
 
 
+# Keep header continuation lines and their leading space exactly as received (DKIM).
+@Milter.header_leading_space
 class InboxPayMilter(Milter.Base):  # type: ignore[misc]
     """One SMTP connection; may carry several messages."""
 
@@ -110,7 +112,9 @@ class InboxPayMilter(Milter.Base):  # type: ignore[misc]
                 },
             )
         except Exception:  # noqa: BLE001 - mail is never held for a payment reason
-            _log.exception("analysis failed; delivering without a card", extra={"queue_id": facts.queue_id})
+            _log.exception(
+                "analysis failed; delivering without a card", extra={"queue_id": facts.queue_id}
+            )
             edits = strip_forged_cards(facts.message)
         self._apply(edits, facts.queue_id)
         self._reset()
@@ -141,7 +145,3 @@ class InboxPayMilter(Milter.Base):  # type: ignore[misc]
     def _reset(self) -> None:
         self._facts = MessageFacts()
         self._body = bytearray()
-
-
-# Keep header continuation lines and their leading space exactly as received (DKIM).
-InboxPayMilter = Milter.header_leading_space(InboxPayMilter)

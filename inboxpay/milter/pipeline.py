@@ -31,7 +31,7 @@ class Settings:
     signer: CardSigner
     recipient_key: bytes
     card_ttl_seconds: int
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)
     internal_networks: tuple[Network, ...] = field(default=())
 
 

@@ -95,13 +95,19 @@ def test_truncated_message_is_skipped_without_card() -> None:
         ({"dkim": (sig("post.xero.com", "temperror"),)}, Reason.DKIM_FAIL),
         ({"dkim": (sig("post.xero.com", covers_body=False),)}, Reason.DKIM_FAIL),
         ({"dkim": (sig("attacker.example"),)}, Reason.UNALIGNED),
-        ({"from_fields": 2, "from_addresses": ("a@post.xero.com", "b@post.xero.com")}, Reason.UNALIGNED),
+        (
+            {"from_fields": 2, "from_addresses": ("a@post.xero.com", "b@post.xero.com")},
+            Reason.UNALIGNED,
+        ),
         ({"from_addresses": ("a@post.xero.com", "b@evil.example")}, Reason.UNALIGNED),
         ({"spf": spf("fail")}, Reason.SPF_FAIL),
         ({"spf": spf("softfail")}, Reason.SPF_FAIL),
         ({"spf": spf("temperror")}, Reason.SPF_FAIL),
         ({"spf": None}, Reason.SPF_FAIL),
-        ({"requests": (PaymentRequest("invoice", None, "amount is zero"),)}, Reason.INVALID_INVOICE),
+        (
+            {"requests": (PaymentRequest("invoice", None, "amount is zero"),)},
+            Reason.INVALID_INVOICE,
+        ),
         (
             {
                 "requests": (
@@ -112,18 +118,32 @@ def test_truncated_message_is_skipped_without_card() -> None:
             Reason.INVALID_INVOICE,
         ),
         (
-            {"requests": (PaymentRequest("invoice", dataclasses.replace(INVOICE, url="https://evil.example/")),)},
+            {
+                "requests": (
+                    PaymentRequest(
+                        "invoice", dataclasses.replace(INVOICE, url="https://evil.example/")
+                    ),
+                )
+            },
             Reason.URL_NOT_ALLOWED,
         ),
         (
-            {"requests": (PaymentRequest("invoice", dataclasses.replace(INVOICE, url="http://in.xero.com/a")),)},
+            {
+                "requests": (
+                    PaymentRequest(
+                        "invoice", dataclasses.replace(INVOICE, url="http://in.xero.com/a")
+                    ),
+                )
+            },
             Reason.URL_NOT_ALLOWED,
         ),
         ({"recipients": ("carol@off.example",)}, Reason.ORG_DISABLED),
         ({"recipients": ("carol@sub.off.example",)}, Reason.ORG_DISABLED),
     ],
 )
-def test_failing_checks_remove_the_payment_request(changes: dict[str, object], reason: Reason) -> None:
+def test_failing_checks_remove_the_payment_request(
+    changes: dict[str, object], reason: Reason
+) -> None:
     v = decide(with_(**changes), POLICY)
     assert v.action is Action.REMOVE
     assert v.reason is reason
@@ -147,7 +167,10 @@ def test_strict_alignment_from_policy() -> None:
 
 
 def test_one_good_signature_among_bad_ones_is_enough() -> None:
-    v = decide(with_(dkim=(sig("attacker.example"), sig("post.xero.com", "fail"), sig("post.xero.com"))), POLICY)
+    v = decide(
+        with_(dkim=(sig("attacker.example"), sig("post.xero.com", "fail"), sig("post.xero.com"))),
+        POLICY,
+    )
     assert v.action is Action.CARD
 
 

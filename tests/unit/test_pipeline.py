@@ -60,7 +60,12 @@ def resolver(dkim_key: tuple[bytes, bytes]) -> StaticResolver:
 def sign(raw: bytes, key: bytes, length: bool = False) -> bytes:
     raw = re.sub(rb"(?<!\r)\n", b"\r\n", raw)
     header = dkim.sign(
-        raw, b"s1", b"post.xero.com", key, include_headers=[b"from", b"subject", b"to"], length=length
+        raw,
+        b"s1",
+        b"post.xero.com",
+        key,
+        include_headers=[b"from", b"subject", b"to"],
+        length=length,
     )
     return header + raw
 
@@ -105,7 +110,9 @@ def test_genuine_signed_invoice_gets_a_verifiable_card(resolver, dkim_key, signe
     assert "dkim=pass" in ar and "spf=pass" in ar and "dmarc=pass" in ar
 
 
-def test_spoofed_client_address_removes_only_the_payment_request(resolver, dkim_key, signer) -> None:  # type: ignore[no-untyped-def]
+def test_spoofed_client_address_removes_only_the_payment_request(
+    resolver, dkim_key, signer
+) -> None:  # type: ignore[no-untyped-def]
     raw = sign((DATA / "xero_invoice.eml").read_bytes(), dkim_key[0])
     out = run(raw, resolver, signer, ip="203.0.113.5")
     assert out.verdict.reason is Reason.SPF_FAIL
@@ -169,8 +176,15 @@ def test_forged_headers_are_deleted_highest_index_first(resolver, signer) -> Non
 
 
 def test_authenticated_submission_only_loses_forged_cards(resolver, signer) -> None:  # type: ignore[no-untyped-def]
-    raw = b"InboxPay-Card: forged\r\nAuthentication-Results: mx.example.org; x=y\r\nFrom: a@b.example\r\n\r\nhi\r\n"
-    facts = MessageFacts(client_ip="198.51.100.1", authenticated=True, message=RawMessage.from_bytes(raw))
-    out = process(facts, resolver, Policy(DEFAULT_PARTNERS), Settings("mx.example.org", signer, RKEY, 60))
+    raw = (
+        b"InboxPay-Card: forged\r\nAuthentication-Results: mx.example.org; x=y\r\n"
+        b"From: a@b.example\r\n\r\nhi\r\n"
+    )
+    facts = MessageFacts(
+        client_ip="198.51.100.1", authenticated=True, message=RawMessage.from_bytes(raw)
+    )
+    out = process(
+        facts, resolver, Policy(DEFAULT_PARTNERS), Settings("mx.example.org", signer, RKEY, 60)
+    )
     assert out.edits.delete == (("InboxPay-Card", 1),)
     assert out.edits.insert_top == () and out.edits.append == ()
