@@ -1,0 +1,275 @@
+"""Locate a message's text/html parts as byte spans, and splice new content into one of them.
+
+The milter hands the body back to the MTA with only the payment markup removed, so nothing
+here re-serialises through the ``email`` package: parts are found by scanning the original
+bytes for boundary lines (RFC 2046), and a replacement rewrites only the bytes of one part's
+content. ``email`` is used for one thing, parsing a part's header block, because Content-Type
+parameters (quoting, RFC 2231 continuations) are easy to get subtly wrong.
+
+Hostile input must not cost more than linear time or raise: nesting is cut at ``max_depth``,
+the number of parts examined at ``max_parts``, and malformed structure or encodings are read
+as well as they can be.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import quopri
+import re
+from dataclasses import dataclass
+from email.charset import ALIASES
+from email.message import Message
+from email.parser import BytesHeaderParser
+
+# A header block longer than this without its blank line is garbage, not headers.
+_MAX_HEADER_BLOCK = 256 * 1024
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_WSP = re.compile(rb"[ \t]*")
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_TOKEN_END = re.compile(r"[\s;(]")
+_COMMENT = re.compile(r"\([^()]*\)")
+_CHARSET_LABEL = re.compile(r'\s*"?\s*([^\s"();]+)')
+
+# Codecs not to decode with even when declared: Python's that no mail client treats as a
+# charset (we would read other text than the recipient sees), and ascii, which is mostly
+# mislabelled 8-bit text that the UTF-8/latin-1 fallback keeps byte for byte.
+_NOT_CHARSETS = frozenset(
+    {"unicode-escape", "raw-unicode-escape", "undefined", "punycode", "idna", "ascii"}
+)
+
+
+@dataclass(frozen=True)
+class TextPart:
+    """One text/html part: where its content lies in the body, and that content decoded.
+
+    ``charset`` is the codec the content was decoded with, which ``replace_content`` encodes
+    with again: the declared charset when Python knows it, else "utf-8" when the bytes are
+    valid UTF-8 (which covers us-ascii), else "latin-1" (lossless for any bytes).
+    """
+
+    start: int
+    end: int
+    content_type: str
+    charset: str
+    transfer_encoding: str
+    text: str
+
+
+@dataclass(frozen=True)
+class _Entity:
+    fields: Message
+    start: int  # content span, after the entity's header block
+    end: int
+    depth: int
+
+
+def html_parts(
+    headers: list[tuple[bytes, bytes]], body: bytes, max_depth: int = 10, max_parts: int = 100
+) -> list[TextPart]:
+    """The text/html parts of a message in body order, skipping attachments.
+
+    ``headers`` are the message's header fields (they give the top-level Content-Type).
+    Multiparts nested deeper than ``max_depth`` are not entered, and at most ``max_parts``
+    body parts are examined. message/rfc822 parts are never entered: a forwarded invoice is
+    not the sender's own payment request.
+    """
+    top = _header_fields(b"".join(name + b":" + value + b"\r\n" for name, value in headers))
+    stack = [_Entity(top, 0, len(body), 0)]
+    found: list[TextPart] = []
+    budget = max_parts
+    while stack:
+        entity = stack.pop()
+        ctype = _content_type(entity.fields)
+        if entity.fields.get_content_disposition() == "attachment":
+            continue
+        if ctype == "text/html":
+            found.append(_text_part(body, entity))
+        elif ctype.startswith("multipart/") and entity.depth < max_depth and budget > 0:
+            boundary = _boundary(entity.fields)
+            if boundary is None:
+                continue  # nothing marks where the parts are: no part can be told apart
+            children = []
+            for start, end in _part_spans(body, entity.start, entity.end, boundary, budget):
+                child = _child(body, start, end, entity.depth + 1, ctype == "multipart/digest")
+                if child is not None:
+                    children.append(child)
+            budget -= len(children)
+            stack.extend(reversed(children))  # depth first, in body order
+    return found
+
+
+def replace_content(body: bytes, part: TextPart, new_text: str) -> bytes:
+    """``body`` with ``part``'s content replaced by ``new_text``, encoded as the part was.
+
+    Only ``body[part.start:part.end]`` changes. The spans of other parts shift when the
+    length changes, so replace several parts from the last to the first.
+    """
+    if not 0 <= part.start <= part.end <= len(body):
+        raise ValueError("part span lies outside the body")
+    old = body[part.start : part.end]
+    cte = part.transfer_encoding
+    if cte == "base64":
+        # Base64 carries the text's own line ends; the encoding's lines are CRLF.
+        data = new_text.encode(part.charset, errors="xmlcharrefreplace")
+        encoded = base64.encodebytes(data).replace(b"\n", b"\r\n")
+        if not old.endswith(b"\n"):
+            encoded = encoded.rstrip(b"\r\n")
+    elif cte == "binary":
+        encoded = new_text.encode(part.charset, errors="xmlcharrefreplace")
+    else:
+        # HTML, so a character the charset lacks can still be written, as a reference.
+        data = _LINE_BREAK.sub("\r\n", new_text).encode(part.charset, "xmlcharrefreplace")
+        if cte == "quoted-printable":
+            # b2a_qp keeps CRLF only if it sees one before its first soft break.
+            encoded = _BARE_LF.sub(b"\r\n", quopri.encodestring(data))
+        else:
+            encoded = data
+    return body[: part.start] + encoded + body[part.end :]
+
+
+def _header_fields(block: bytes) -> Message:
+    return BytesHeaderParser().parsebytes(block)
+
+
+def _content_type(fields: Message) -> str:
+    """Like ``Message.get_content_type``, but not thrown by an RFC 822 comment."""
+    value = fields.get("content-type")
+    if value is None:
+        return fields.get_default_type()
+    ctype = _COMMENT.sub("", str(value)).split(";", 1)[0].strip().lower()
+    return ctype if ctype.count("/") == 1 else fields.get_default_type()
+
+
+def _boundary(fields: Message) -> bytes | None:
+    boundary = fields.get_boundary()
+    if not boundary:
+        return None
+    try:
+        return boundary.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return None
+
+
+def _part_spans(
+    body: bytes, start: int, end: int, boundary: bytes, limit: int
+) -> list[tuple[int, int]]:
+    """Spans of the body parts of a multipart whose content is ``body[start:end]``.
+
+    A part runs from the line after one delimiter line to the line break before the next
+    (that line break belongs to the delimiter, RFC 2046 5.1.1). Preamble and epilogue are
+    dropped. Without a closing delimiter the last part runs to ``end``.
+    """
+    delimiter = b"--" + boundary
+    spans: list[tuple[int, int]] = []
+    part_start: int | None = None
+    pos = start
+    while len(spans) < limit:
+        i = body.find(delimiter, pos, end)
+        if i < 0:
+            if part_start is not None:  # no closing delimiter: the last part runs to the end
+                spans.append((part_start, end))
+            break
+        pos = i + 1
+        if i > start and body[i - 1] != 0x0A:
+            continue  # not at the start of a line
+        after = i + len(delimiter)
+        closing = body.startswith(b"--", after, end)
+        if closing:
+            after += 2
+        padding = _WSP.match(body, after, end)
+        line_end = _line_end(body, padding.end() if padding else after, end)
+        if line_end is None:
+            continue  # "--boundary" is only the prefix of a longer line
+        if part_start is not None:
+            spans.append((part_start, _before_line_break(body, part_start, i)))
+        if closing:
+            break
+        part_start = pos = line_end
+    return spans
+
+
+def _line_end(body: bytes, i: int, end: int) -> int | None:
+    """Where the next line starts if a line break (or the end of the span) is at ``i``."""
+    if i >= end:
+        return end
+    if body.startswith(b"\r\n", i, end):
+        return i + 2
+    if body[i] == 0x0A:
+        return i + 1
+    return None
+
+
+def _before_line_break(body: bytes, part_start: int, i: int) -> int:
+    if i - 2 >= part_start and body[i - 2 : i] == b"\r\n":
+        return i - 2
+    if i - 1 >= part_start and body[i - 1] == 0x0A:
+        return i - 1
+    return i
+
+
+def _child(body: bytes, start: int, end: int, depth: int, digest: bool) -> _Entity | None:
+    """A body part: its header block parsed, its content span after the blank line."""
+    if body.startswith(b"\r\n", start, end):
+        fields, content = _header_fields(b""), start + 2
+    elif body.startswith(b"\n", start, end):
+        fields, content = _header_fields(b""), start + 1
+    else:
+        match = _HEADER_END.search(body, start, min(end, start + _MAX_HEADER_BLOCK))
+        if match is not None:
+            fields, content = _header_fields(body[start : match.start()]), match.end()
+        elif end - start <= _MAX_HEADER_BLOCK:
+            fields, content = _header_fields(body[start:end]), end  # headers only, no content
+        else:
+            return None
+    if digest:
+        fields.set_default_type("message/rfc822")  # RFC 2046 5.1.5
+    return _Entity(fields, content, end, depth)
+
+
+def _text_part(body: bytes, entity: _Entity) -> TextPart:
+    cte = str(entity.fields.get("content-transfer-encoding", "")).strip().lower()
+    cte = _TOKEN_END.split(cte, maxsplit=1)[0] or "7bit"
+    data = _transfer_decode(body[entity.start : entity.end], cte)
+    charset, text = _charset_decode(data, entity.fields.get_content_charset())
+    return TextPart(entity.start, entity.end, "text/html", charset, cte, text)
+
+
+def _transfer_decode(raw: bytes, cte: str) -> bytes:
+    if cte == "quoted-printable":
+        return quopri.decodestring(raw)
+    if cte == "base64":
+        # Lenient, as mail readers are: drop whatever is not base64, repair the padding.
+        data = _NOT_BASE64.sub(b"", raw)
+        data = data[: len(data) - len(data) % 4] if len(data) % 4 == 1 else data
+        try:
+            return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
+        except binascii.Error:  # cannot happen after the repair above; keep the raw text
+            return raw
+    return raw  # 7bit, 8bit, binary, and unknown encodings are read as they are
+
+
+def _charset_decode(data: bytes, declared: str | None) -> tuple[str, str]:
+    found = _CHARSET_LABEL.match(declared or "")  # without quotes or a trailing comment
+    if found is not None:
+        label = ALIASES.get(found.group(1), found.group(1))
+        try:
+            known = codecs.lookup(label).name not in _NOT_CHARSETS
+        except LookupError:
+            known = False
+        if known:
+            try:
+                text = data.decode(label, errors="replace")
+                text.encode(label, errors="xmlcharrefreplace")  # replace_content must succeed
+                return label, text
+            except (LookupError, UnicodeError):  # not a text encoding, or a strict-only one
+                pass
+    # Undeclared, us-ascii (often mislabelled 8-bit), or unknown: UTF-8 if it is valid,
+    # else latin-1, which maps every byte and so writes the same bytes back.
+    try:
+        return "utf-8", data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "latin-1", data.decode("latin-1")
