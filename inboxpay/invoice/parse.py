@@ -38,7 +38,11 @@ _BIDI_CONTROLS = frozenset(
 )
 
 
-def parse_invoice(block: MarkupBlock, max_amount_minor: int = 100_000_000_00) -> Invoice:
+#: Default ceiling, in major units of the invoice's own currency ([policy] max_amount).
+MAX_AMOUNT = Decimal(1_000_000)
+
+
+def parse_invoice(block: MarkupBlock, max_amount: Decimal = MAX_AMOUNT) -> Invoice:
     """The invoice ``block`` describes; InvalidInvoice when anything needed is missing or wrong."""
     if not block.data:
         raise InvalidInvoice("payment markup could not be read")
@@ -48,7 +52,7 @@ def parse_invoice(block: MarkupBlock, max_amount_minor: int = 100_000_000_00) ->
         raise InvalidInvoice("missing merchant name")
     partner = _text(_name(_first(invoice, "broker")), "partner name", numbers=False)
     amount, currency = _price(invoice, action)
-    minor = _minor_units(amount, currency, max_amount_minor)
+    minor = _minor_units(amount, currency, max_amount)
     due = _date(_first(invoice, "paymentDueDate", "paymentDue"))
     account = _text(_first(invoice, "accountId"), "account id")
     merchant_account = _text(_first(action, "merchantId"), "merchant id") if action else ""
@@ -208,7 +212,7 @@ def _amount(value: object) -> tuple[Decimal, str | None]:
     return amount, ""
 
 
-def _minor_units(amount: Decimal, currency: str, max_amount_minor: int) -> int:
+def _minor_units(amount: Decimal, currency: str, max_amount: Decimal) -> int:
     try:
         places = exponent(currency)
         power = amount.as_tuple().exponent
@@ -221,7 +225,7 @@ def _minor_units(amount: Decimal, currency: str, max_amount_minor: int) -> int:
         raise InvalidInvoice(str(e)) from None
     if minor <= 0:
         raise InvalidInvoice("amount is not positive")
-    if minor > max_amount_minor:
+    if amount > max_amount:
         raise InvalidInvoice("amount is above the limit")
     return minor
 

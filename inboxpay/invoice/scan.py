@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from inboxpay.invoice.markup import MarkupBlock, find_payment_markup, remove_blocks
 from inboxpay.invoice.model import InvalidInvoice, Invoice
@@ -40,11 +41,11 @@ def scan(message: RawMessage) -> MarkupScan:
     return MarkupScan(tuple(found))
 
 
-def requests(markup: MarkupScan, max_amount_minor: int) -> tuple[PaymentRequest, ...]:
+def requests(markup: MarkupScan, max_amount: Decimal) -> tuple[PaymentRequest, ...]:
     out = []
     for block in markup.blocks:
         try:
-            out.append(PaymentRequest(block.kind, parse_invoice(block, max_amount_minor)))
+            out.append(PaymentRequest(block.kind, parse_invoice(block, max_amount)))
         except InvalidInvoice as e:
             out.append(PaymentRequest(block.kind, None, str(e)))
     return tuple(out)

@@ -10,6 +10,7 @@ import ipaddress
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from email.utils import getaddresses
 
 from inboxpay.auth import dkim, dmarc, spf
@@ -17,6 +18,7 @@ from inboxpay.auth.dkim import DkimResult
 from inboxpay.auth.dmarc import DmarcRecord
 from inboxpay.auth.spf import SpfResult
 from inboxpay.dns import DNSError, Resolver
+from inboxpay.invoice.parse import MAX_AMOUNT
 from inboxpay.invoice.scan import MarkupScan, requests, scan
 from inboxpay.milter.facts import Evidence, MessageFacts
 
@@ -28,7 +30,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 @dataclass(frozen=True)
 class Limits:
     max_dkim_signatures: int = 5
-    max_amount_minor: int = 100_000_000
+    max_amount: Decimal = MAX_AMOUNT
     spf_timeout: float = 20.0
 
 
@@ -121,7 +123,7 @@ def analyze(
         dkim=auth.dkim,
         dmarc=auth.dmarc,
         dmarc_error=auth.dmarc_error,
-        requests=requests(markup, limits.max_amount_minor),
+        requests=requests(markup, limits.max_amount),
         internal=internal,
         truncated=facts.truncated,
     )

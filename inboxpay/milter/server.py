@@ -31,7 +31,6 @@ class Runtime:
         self.resolver = CachingResolver(
             config.dns.nameservers, config.dns.port, config.dns.timeout, config.dns.cache_size
         )
-        minor_max = int(config.policy.max_amount * 10**4)  # generous for any exponent; parse checks
         self.settings = Settings(
             authserv_id=config.milter.authserv_id,
             signer=CardSigner(key, config.signing.kid or kid_of(key)),
@@ -39,7 +38,7 @@ class Runtime:
             card_ttl_seconds=config.milter.card_ttl_days * 86400,
             limits=Limits(
                 max_dkim_signatures=config.milter.max_dkim_signatures,
-                max_amount_minor=minor_max,
+                max_amount=config.policy.max_amount,
                 spf_timeout=config.dns.message_budget,
             ),
             internal_networks=config.milter.internal_networks,

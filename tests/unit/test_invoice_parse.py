@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,11 @@ def block_of(source: str) -> MarkupBlock:
     return block
 
 
-def parse(obj: object, **kwargs: int) -> Invoice:
+def parse(obj: object, **kwargs: Decimal) -> Invoice:
     return parse_invoice(block_of(json.dumps(obj)), **kwargs)
 
 
-def invalid(obj: object, **kwargs: int) -> str:
+def invalid(obj: object, **kwargs: Decimal) -> str:
     with pytest.raises(InvalidInvoice) as caught:
         parse(obj, **kwargs)
     assert isinstance(caught.value, InboxPayError)
@@ -205,7 +206,7 @@ def test_amounts(price: str, currency: str | None, minor: int, code: str) -> Non
     source = json.dumps(invoice(totalPaymentDue=None)).replace(
         '"@type": "Invoice"', '"@type": "Invoice", "totalPaymentDue": {' + spec + "}"
     )
-    result = parse_invoice(block_of(source))
+    result = parse_invoice(block_of(source), max_amount=Decimal(10**9))  # syntax, not limits
     assert (result.amount_minor, result.currency) == (minor, code)
 
 
@@ -396,9 +397,14 @@ def test_invalid_currencies(price: str, currency: str | None, detail: str) -> No
 
 def test_max_amount() -> None:
     due = {"price": "50.00", "priceCurrency": "USD"}
-    assert parse(invoice(totalPaymentDue=due), max_amount_minor=5000).amount_minor == 5000
-    assert "above the limit" in invalid(invoice(totalPaymentDue=due), max_amount_minor=4999)
-    assert parse(invoice(totalPaymentDue={"price": "100000000.00", "priceCurrency": "USD"}))
+    assert parse(invoice(totalPaymentDue=due), max_amount=Decimal(50)).amount_minor == 5000
+    assert "above the limit" in invalid(invoice(totalPaymentDue=due), max_amount=Decimal("49.99"))
+    # The ceiling is in major units of the invoice's currency, whatever its exponent.
+    yen = {"price": "50", "priceCurrency": "JPY"}
+    assert parse(invoice(totalPaymentDue=yen), max_amount=Decimal(50)).amount_minor == 50
+    assert "above the limit" in invalid(
+        invoice(totalPaymentDue={"price": "1000000.01", "priceCurrency": "USD"})
+    )
 
 
 @pytest.mark.parametrize(
