@@ -124,10 +124,12 @@ class InboxPayMilter(Milter.Base):  # type: ignore[misc]
         try:
             for name, idx in edits.delete:
                 self.chgheader(name, idx, "")
+            # With HDR_LEADSPC the MTA writes values verbatim: give it the usual space.
+            lead = " " if self._protocol & Milter.P_HDR_LEADSPC else ""
             for name, value in reversed(edits.insert_top):
-                self.addheader(name, value, 0)
+                self.addheader(name, lead + value, 0)
             for name, value in edits.append:
-                self.addheader(name, value)
+                self.addheader(name, lead + value)
             if edits.body is not None:
                 for i in range(0, len(edits.body), _BODY_CHUNK):
                     self.replacebody(edits.body[i : i + _BODY_CHUNK])

@@ -1,0 +1,150 @@
+"""The milter under test as a separate process, with a generated config and fresh keys."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from joserfc.jwk import OKPKey
+
+from inboxpay import keys
+from inboxpay.card import CardVerifier
+
+from .procs import accepts_tcp, process_exited, stop, tail, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+NULL_MILTER = Path(__file__).resolve().parent / "null_milter.py"
+# "real" runs `python -m inboxpay milter`; "null" runs the stand-in that only adds
+# a header, for working on the harness while the milter is being written.
+MODE_ENV = "INBOXPAY_E2E_MILTER"
+
+PARTNERS_TOML = """\
+[[partners]]
+id = "xero"
+name = "Xero"
+sender_domains = ["post.xero.test"]
+invoice_url_hosts = ["in.xero.test"]
+
+[[partners]]
+id = "acme"
+name = "Acme Supplies"
+sender_domains = ["acme.test"]
+invoice_url_hosts = ["pay.acme.test"]
+
+[orgs."disabled.test"]
+pay_enabled = false
+"""
+
+
+@dataclass(frozen=True)
+class CardKeys:
+    """What a test needs to check a card: the verifier and the recipient-hash secret."""
+
+    verifier: CardVerifier
+    recipient_key: bytes
+
+
+def milter_mode() -> str:
+    mode = os.environ.get(MODE_ENV, "real")
+    if mode not in ("real", "null"):
+        raise RuntimeError(f"{MODE_ENV} must be 'real' or 'null', not {mode!r}")
+    return mode
+
+
+def render_config(port: int, authserv_id: str, dns_port: int) -> str:
+    return f"""\
+[milter]
+socket = "inet:{port}@127.0.0.1"
+authserv_id = "{authserv_id}"
+
+[dns]
+nameservers = ["127.0.0.1"]
+port = {dns_port}
+timeout = 2.0
+
+[signing]
+key_file = "keys/card-signing.pem"
+recipient_key_file = "keys/recipient.key"
+
+{PARTNERS_TOML}"""
+
+
+def real_milter_cli_error() -> str | None:
+    """Why ``python -m inboxpay milter`` cannot run yet, or None when it can."""
+    done = subprocess.run(
+        [sys.executable, "-m", "inboxpay", "milter", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+        timeout=30,
+    )
+    if done.returncode == 0:
+        return None
+    return (
+        f"`python -m inboxpay milter --help` exited {done.returncode}: {done.stderr.strip()[-500:]}"
+    )
+
+
+class MilterProcess:
+    def __init__(self, workdir: Path, port: int, authserv_id: str, dns_port: int) -> None:
+        self.workdir = workdir
+        self.port = port
+        self.authserv_id = authserv_id
+        self.dns_port = dns_port
+        self.mode = milter_mode()
+        self.config = workdir / "inboxpay.toml"
+        self.log = workdir / "milter.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def write_config(self) -> CardKeys:
+        key_dir = self.workdir / "keys"
+        signing = keys.generate_signing_key(key_dir / "card-signing.pem")
+        keys.generate_recipient_key(key_dir / "recipient.key")
+        self.config.write_text(render_config(self.port, self.authserv_id, self.dns_port), "utf-8")
+        public = OKPKey.import_key(keys.public_jwk(signing, keys.kid_of(signing)))
+        return CardKeys(
+            verifier=CardVerifier([public]),
+            recipient_key=keys.load_recipient_key(key_dir / "recipient.key"),
+        )
+
+    def command(self) -> list[str]:
+        if self.mode == "null":
+            return [sys.executable, str(NULL_MILTER), f"inet:{self.port}@127.0.0.1"]
+        return [sys.executable, "-m", "inboxpay", "milter", "--config", str(self.config)]
+
+    def start(self) -> CardKeys:
+        if self.mode == "real":
+            error = real_milter_cli_error()
+            if error is not None:
+                raise RuntimeError(f"{error}\n(set {MODE_ENV}=null to test the harness alone)")
+        card_keys = self.write_config()
+        with self.log.open("wb") as out:
+            self._proc = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                cwd=REPO,
+            )
+        wait_until(
+            lambda: accepts_tcp("127.0.0.1", self.port),
+            timeout=20,
+            what=f"milter ({self.mode}) on 127.0.0.1:{self.port}",
+            alive=process_exited(self._proc, self.log),
+        )
+        return card_keys
+
+    def check_alive(self) -> None:
+        """Fail when the milter died mid-session (Postfix would just skip it)."""
+        if self._proc is not None and self._proc.poll() is not None:
+            status = self._proc.returncode
+            raise RuntimeError(f"milter exited ({status}); log {self.log}:\n{tail(self.log)}")
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            # libmilter notices SIGTERM only at its next listener poll, up to ~5 s.
+            stop(self._proc, grace=10.0)
