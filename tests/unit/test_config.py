@@ -1,0 +1,142 @@
+"""Configuration: the contract's keys, defaults, and one clear error naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inboxpay import cli, config
+from inboxpay.errors import ConfigError
+from inboxpay.init import init
+
+CONTRACT = """
+[milter]
+socket = "inet:8894@127.0.0.1"
+authserv_id = "mx.example.com"
+[dns]
+nameservers = ["127.0.0.1"]
+port = 53
+timeout = 5.0
+[signing]
+key_file = "keys/card-signing.pem"
+recipient_key_file = "keys/recipient.key"
+[[partners]]
+id = "xero"
+name = "Xero"
+sender_domains = ["post.xero.com"]
+invoice_url_hosts = ["in.xero.com"]
+[orgs."example.org"]
+pay_enabled = false
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "inboxpay.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_contract_parses(tmp_path: Path) -> None:
+    cfg = config.load(write(tmp_path, CONTRACT))
+    assert cfg.milter.socket == "inet:8894@127.0.0.1"
+    assert cfg.milter.authserv_id == "mx.example.com"
+    assert cfg.dns.nameservers == ("127.0.0.1",) and cfg.dns.port == 53 and cfg.dns.timeout == 5.0
+    assert cfg.signing.key_file == tmp_path / "keys" / "card-signing.pem"  # relative to the file
+    assert [p.id for p in cfg.partners] == ["xero"]
+    assert cfg.partners[0].invoice_url_hosts == ("in.xero.com",)
+    assert cfg.orgs == {"example.org": False}
+
+
+def test_without_partners_the_defaults_apply(tmp_path: Path) -> None:
+    text = CONTRACT.split("[[partners]]")[0]
+    cfg = config.load(write(tmp_path, text))
+    assert {p.id for p in cfg.partners} == {"xero", "freshbooks"}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("port = 53", 'port = "53"', "[dns] port: expected int"),
+        ("port = 53", "port = 70000", "[dns] port: must be 1..65535"),
+        ("timeout = 5.0", "timeout = 0", "[dns] timeout: must be more than 0"),
+        (
+            'nameservers = ["127.0.0.1"]',
+            'nameservers = ["dns.example"]',
+            "[dns] nameservers: not an IP",
+        ),
+        ('socket = "inet:8894@127.0.0.1"', 'socket = "8894"', "[milter] socket: not a libmilter"),
+        ('authserv_id = "mx.example.com"', 'authserv = "x"', "[milter] authserv: unknown key"),
+        ('[orgs."example.org"]', '[orgs."example.org"]\npay = 1', "pay: unknown key"),
+        ("pay_enabled = false", 'pay_enabled = "no"', "pay_enabled: expected bool"),
+        ('id = "xero"', 'id = "Xero Ltd"', "[[partners]] #1 id: expected lowercase"),
+        (
+            'invoice_url_hosts = ["in.xero.com"]',
+            "invoice_url_hosts = []",
+            "invoice_url_hosts: needs at least",
+        ),
+        (
+            'sender_domains = ["post.xero.com"]',
+            'sender_domains = ["post xero"]',
+            "not a domain name",
+        ),
+        ("[signing]", "[signing]\nkid = 5", "[signing] kid: expected str"),
+        ("[dns]", '[policy]\nalignment = "loose"\n[dns]', "[policy] alignment: must be"),
+        ("[dns]", "[sidecar]\n[dns]", "config sidecar: unknown key"),
+    ],
+)
+def test_bad_values_name_their_key(tmp_path: Path, old: str, new: str, message: str) -> None:
+    assert old in CONTRACT
+    with pytest.raises(ConfigError) as caught:
+        config.load(write(tmp_path, CONTRACT.replace(old, new, 1)))
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)  # one line
+
+
+def test_missing_signing_section(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\[signing\]: missing section"):
+        config.load(write(tmp_path, "[milter]\n"))
+
+
+def test_syntax_error_gives_the_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="line 3"):
+        config.load(write(tmp_path, "[milter]\nsocket = 'x'\nport = = 3\n"))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        config.load(tmp_path / "nope.toml")
+
+
+def test_init_writes_a_config_that_loads_and_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = init(tmp_path / "dev")
+    assert cli.main(["config", "check", "--config", str(path)]) == 0
+    assert "ok" in capsys.readouterr().out
+    assert (tmp_path / "dev" / "keys" / "card-signing.pem").stat().st_mode & 0o077 == 0
+    with pytest.raises(ConfigError, match="already exists"):
+        init(tmp_path / "dev")
+
+
+def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["config", "check", "--config", str(tmp_path / "nope.toml")]) == 2
+    assert "config error" in capsys.readouterr().err
+    path = init(tmp_path)
+    (tmp_path / "keys" / "recipient.key").write_text("short\n")
+    assert cli.main(["config", "check", "--config", str(path)]) == 2
+    assert "[signing] recipient_key_file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["frobnicate"])
+    assert usage.value.code == 2
+
+
+def test_keys_public_prints_a_jwks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    path = init(tmp_path)
+    assert cli.main(["keys", "public", "--config", str(path)]) == 0
+    jwks = json.loads(capsys.readouterr().out)
+    (key,) = jwks["keys"]
+    assert key["kty"] == "OKP" and key["crv"] == "Ed25519" and key["alg"] == "EdDSA"
+    assert "d" not in key  # never the private part
