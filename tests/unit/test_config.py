@@ -82,7 +82,7 @@ def test_without_partners_the_defaults_apply(tmp_path: Path) -> None:
         ),
         ("[signing]", "[signing]\nkid = 5", "[signing] kid: expected str"),
         ("[dns]", '[policy]\nalignment = "loose"\n[dns]', "[policy] alignment: must be"),
-        ("[dns]", "[sidecar]\n[dns]", "config sidecar: unknown key"),
+        ("[dns]", "[sidecars]\n[dns]", "config sidecars: unknown key"),
     ],
 )
 def test_bad_values_name_their_key(tmp_path: Path, old: str, new: str, message: str) -> None:

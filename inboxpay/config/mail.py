@@ -1,28 +1,16 @@
-"""The TOML configuration: one typed object, validated at start-up.
-
-Every error names the key (``[dns] timeout``) so an administrator can fix it from
-one line; unknown keys are errors too, because a misspelt key silently ignored is
-a policy silently not applied. Relative paths resolve against the config file's folder.
-"""
+"""The mail side of the configuration: milter, DNS, signing keys, policy, partners, orgs."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
-import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, TypeVar
 
+from inboxpay.config.reader import DOMAIN, Section, domains, path, table
 from inboxpay.errors import ConfigError
 
-T = TypeVar("T")
-
-_DOMAIN = re.compile(
-    r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-)
 _PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _SOCKET = re.compile(r"^(inet:\d{1,5}(@\S+)?|inet6:\d{1,5}(@\S+)?|unix:/\S+|local:/\S+|/\S+)$")
 
@@ -35,6 +23,7 @@ class Partner:
     name: str
     sender_domains: tuple[str, ...]
     invoice_url_hosts: tuple[str, ...]
+    processor: str = "sandbox"  # the [processors.NAME] that charges its invoices
 
 
 #: Used when the config has no ``[[partners]]``; ``inboxpay init`` writes them out.
@@ -83,105 +72,12 @@ class PolicyConfig:
     max_amount: Decimal = Decimal("1000000")
 
 
-@dataclass(frozen=True)
-class Config:
-    path: Path
-    milter: MilterConfig
-    dns: DnsConfig
-    signing: SigningConfig
-    policy: PolicyConfig
-    partners: tuple[Partner, ...]
-    orgs: Mapping[str, bool] = field(default_factory=dict)
-
-
-class _Section:
-    """Reads one table, remembering which keys were used so leftovers can be reported."""
-
-    def __init__(self, name: str, data: object) -> None:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{name}: expected a table")
-        self.name = name
-        self.data: dict[str, Any] = data
-        self.used: set[str] = set()
-
-    def get(self, key: str, kind: type[T], default: T | None = None) -> T:
-        self.used.add(key)
-        where = f"{self.name} {key}"
-        if key not in self.data:
-            if default is None:
-                raise ConfigError(f"{where}: missing")
-            return default
-        value = self.data[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
-        return value
-
-    def strings(self, key: str, default: tuple[str, ...] | None = None) -> tuple[str, ...]:
-        value = self.get(key, list, list(default) if default is not None else None)
-        if not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{self.name} {key}: expected a list of strings")
-        return tuple(value)
-
-    def check(self, where: str, ok: bool, message: str) -> None:
-        if not ok:
-            raise ConfigError(f"{self.name} {where}: {message}")
-
-    def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
-            raise ConfigError(f"{self.name} {unknown[0]}: unknown key")
-
-
-def load(path: str | Path) -> Config:
-    """Read and validate a config file; raises :class:`ConfigError` naming the key."""
-    p = Path(path).absolute()
-    try:
-        raw = p.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read config: {e.strerror}") from e
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{p}: {e}") from e
-    return parse(data, p)
-
-
-def parse(data: dict[str, Any], path: Path) -> Config:
-    root = _Section("config", data)
-    base = path.parent
-    config = Config(
-        path=path,
-        milter=_milter(_Section("[milter]", _table(root, "milter"))),
-        dns=_dns(_Section("[dns]", _table(root, "dns"))),
-        signing=_signing(_Section("[signing]", _table(root, "signing", required=True)), base),
-        policy=_policy(_Section("[policy]", _table(root, "policy"))),
-        partners=_partners(root),
-        orgs=_orgs(root),
-    )
-    root.finish()
-    return config
-
-
-def _table(root: _Section, key: str, required: bool = False) -> dict[str, Any]:
-    root.used.add(key)
-    if key not in root.data:
-        if required:
-            raise ConfigError(f"[{key}]: missing section")
-        return {}
-    value = root.data[key]
-    if not isinstance(value, dict):
-        raise ConfigError(f"[{key}]: expected a table")
-    return value
-
-
-def _milter(s: _Section) -> MilterConfig:
+def milter(s: Section) -> MilterConfig:
     d = MilterConfig()
     socket = s.get("socket", str, d.socket)
     s.check("socket", bool(_SOCKET.match(socket)), f"not a libmilter socket spec: {socket!r}")
     authserv_id = s.get("authserv_id", str, d.authserv_id).lower().rstrip(".")
-    s.check("authserv_id", bool(_DOMAIN.match(authserv_id)), "expected a host name")
+    s.check("authserv_id", bool(DOMAIN.match(authserv_id)), "expected a host name")
     networks = []
     for net in s.strings("internal_networks", ()):
         try:
@@ -205,7 +101,7 @@ def _milter(s: _Section) -> MilterConfig:
     return config
 
 
-def _dns(s: _Section) -> DnsConfig:
+def dns(s: Section) -> DnsConfig:
     d = DnsConfig()
     servers = s.strings("nameservers", d.nameservers)
     for ns in servers:
@@ -229,25 +125,18 @@ def _dns(s: _Section) -> DnsConfig:
     return config
 
 
-def _path(s: _Section, key: str, base: Path, default: str | None = None) -> Path:
-    value = s.get(key, str, default)
-    s.check(key, value != "", "empty path")
-    p = Path(value)
-    return p if p.is_absolute() else base / p
-
-
-def _signing(s: _Section, base: Path) -> SigningConfig:
+def signing(s: Section, base: Path) -> SigningConfig:
     kid = s.get("kid", str, "") or None
     config = SigningConfig(
-        key_file=_path(s, "key_file", base),
-        recipient_key_file=_path(s, "recipient_key_file", base),
+        key_file=path(s, "key_file", base),
+        recipient_key_file=path(s, "recipient_key_file", base),
         kid=kid,
     )
     s.finish()
     return config
 
 
-def _policy(s: _Section) -> PolicyConfig:
+def policy(s: Section) -> PolicyConfig:
     d = PolicyConfig()
     alignment = s.get("alignment", str, d.alignment)
     s.check("alignment", alignment in ("relaxed", "strict"), "must be 'relaxed' or 'strict'")
@@ -266,15 +155,7 @@ def _policy(s: _Section) -> PolicyConfig:
     return config
 
 
-def _domains(s: _Section, key: str) -> tuple[str, ...]:
-    values = tuple(v.lower().rstrip(".") for v in s.strings(key))
-    s.check(key, len(values) > 0, "needs at least one domain")
-    for v in values:
-        s.check(key, bool(_DOMAIN.match(v)), f"not a domain name: {v!r}")
-    return values
-
-
-def _partners(root: _Section) -> tuple[Partner, ...]:
+def partners(root: Section) -> tuple[Partner, ...]:
     root.used.add("partners")
     entries = root.data.get("partners")
     if entries is None:
@@ -283,7 +164,7 @@ def _partners(root: _Section) -> tuple[Partner, ...]:
         raise ConfigError("[[partners]]: expected an array of tables")
     partners: list[Partner] = []
     for i, entry in enumerate(entries, 1):
-        s = _Section(f"[[partners]] #{i}", entry)
+        s = Section(f"[[partners]] #{i}", entry)
         pid = s.get("id", str)
         s.check(
             "id",
@@ -295,25 +176,20 @@ def _partners(root: _Section) -> tuple[Partner, ...]:
             Partner(
                 id=pid,
                 name=s.get("name", str),
-                sender_domains=_domains(s, "sender_domains"),
-                invoice_url_hosts=_domains(s, "invoice_url_hosts"),
+                sender_domains=domains(s, "sender_domains"),
+                invoice_url_hosts=domains(s, "invoice_url_hosts"),
+                processor=s.get("processor", str, "sandbox"),
             )
         )
         s.finish()
     return tuple(partners)
 
 
-def _orgs(root: _Section) -> dict[str, bool]:
+def orgs(root: Section) -> dict[str, bool]:
     orgs: dict[str, bool] = {}
-    for domain, entry in _table(root, "orgs").items():
-        s = _Section(f"[orgs.{domain!r}]", entry)
-        s.check("", bool(_DOMAIN.match(domain.lower())), "not a domain name")
+    for domain, entry in table(root, "orgs").items():
+        s = Section(f"[orgs.{domain!r}]", entry)
+        s.check("", bool(DOMAIN.match(domain.lower())), "not a domain name")
         orgs[domain.lower().rstrip(".")] = s.get("pay_enabled", bool)
         s.finish()
     return orgs
-
-
-def resolve_path(config: Config, value: str) -> Path:
-    """A path from the command line or a nested value, relative to the config's folder."""
-    p = Path(value)
-    return p if p.is_absolute() else config.path.parent / p
