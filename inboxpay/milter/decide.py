@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from inboxpay import orgs
 from inboxpay.auth.dmarc import evaluate
-from inboxpay.auth.domains import normalize, within
+from inboxpay.auth.domains import within
 from inboxpay.config import Partner
 from inboxpay.invoice.model import Invoice
 from inboxpay.milter.facts import Evidence
@@ -42,14 +43,7 @@ class Policy:
     require_spf_pass: bool = True
 
     def pay_enabled(self, recipient: str) -> bool:
-        """The most specific ``[orgs]`` entry for the recipient's domain; enabled if none."""
-        domain = normalize(recipient.rpartition("@")[2])
-        labels = domain.split(".")
-        for i in range(len(labels)):
-            setting = self.orgs.get(".".join(labels[i:]))
-            if setting is not None:
-                return setting
-        return True
+        return orgs.pay_enabled(self.orgs, recipient)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,95 @@
+"""Mail-side subcommands: init, milter, config check, keys public."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from inboxpay import config
+from inboxpay.cli.common import EXIT_OK, Subparsers, command, config_arg
+
+
+def cmd_milter(args: argparse.Namespace) -> int:
+    from inboxpay import logs
+    from inboxpay.milter.server import Runtime, run
+
+    cfg = config.load(args.config)
+    Runtime(cfg)  # load keys now: a bad key file is a config error, before libmilter starts
+    logs.setup(args.log_level)
+    run(cfg)
+    return EXIT_OK
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from inboxpay.init import init
+
+    path = init(Path(args.dir), args.authserv_id)
+    print(f"wrote {path} and keys in {path.parent / 'keys'}")
+    print(f"next: inboxpay milter --config {path}")
+    return EXIT_OK
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from inboxpay.keys import load_recipient_key, load_signing_key
+
+    cfg = config.load(args.config)
+    load_signing_key(cfg.signing.key_file)
+    load_recipient_key(cfg.signing.recipient_key_file)
+    print(f"{cfg.path}: ok ({len(cfg.partners)} partners, {len(cfg.orgs)} organizations)")
+    return EXIT_OK
+
+
+def cmd_keys_public(args: argparse.Namespace) -> int:
+    from inboxpay.keys import kid_of, load_signing_key, public_jwk
+
+    cfg = config.load(args.config)
+    key = load_signing_key(cfg.signing.key_file)
+    print(json.dumps({"keys": [public_jwk(key, cfg.signing.kid or kid_of(key))]}, indent=2))
+    return EXIT_OK
+
+
+def register(sub: Subparsers) -> None:
+    p = command(
+        sub, "init", "write a development config and fresh keys", "inboxpay init --dir ./dev"
+    )
+    p.add_argument("--dir", default=".", help="folder to write inboxpay.toml and keys/ into")
+    p.add_argument("--authserv-id", default="localhost", help="this MX's host name")
+    p.set_defaults(handler=cmd_init)
+
+    p = command(
+        sub,
+        "milter",
+        "run the milter in the foreground",
+        "inboxpay milter --config /etc/inboxpay/inboxpay.toml",
+    )
+    config_arg(p)
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(handler=cmd_milter)
+
+    p = command(sub, "config", "configuration tools", "inboxpay config check --config FILE")
+    csub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    c = command(
+        csub,
+        "check",
+        "validate a config file and its key files",
+        "inboxpay config check --config /etc/inboxpay/inboxpay.toml",
+    )
+    config_arg(c)
+    c.set_defaults(handler=cmd_config_check)
+
+    p = command(sub, "keys", "key tools", "inboxpay keys public --config FILE")
+    ksub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    k = command(
+        ksub,
+        "public",
+        "print the card-signing public keys as a JWKS",
+        "inboxpay keys public --config /etc/inboxpay/inboxpay.toml",
+    )
+    config_arg(k)
+    k.set_defaults(handler=cmd_keys_public)
+    KEYS_SUBPARSERS.append(ksub)
+
+
+#: The ``keys`` action parser, so service-side key actions join it.
+KEYS_SUBPARSERS: list[Subparsers] = []

@@ -1,0 +1,215 @@
+"""Service-side subcommands: sidecar, token, processor-sandbox, org, db, keys rotate-vault."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from inboxpay import config
+from inboxpay.cli.common import EXIT_OK, Subparsers, boolean, command, config_arg
+from inboxpay.cli.mail import KEYS_SUBPARSERS
+from inboxpay.errors import ConfigError
+from inboxpay.store.api import Store
+
+T = TypeVar("T")
+
+
+def with_store(cfg: config.Config, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the configured store (migrated), run ``work``, close it."""
+    from inboxpay.store.engine import open_store
+
+    async def go() -> T:
+        store = await open_store(cfg.storage_url, cfg.path.parent)
+        try:
+            await store.migrate()
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+def cmd_sidecar(args: argparse.Namespace) -> int:
+    from inboxpay import logs
+    from inboxpay.sidecar.app import run
+
+    cfg = config.load(args.config)
+    if not cfg.sidecar.issuers:
+        raise ConfigError("[sidecar] issuers: at least one [[sidecar.issuers]] is needed")
+    logs.setup(args.log_level)
+    run(cfg)
+    return EXIT_OK
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from inboxpay.sidecar.auth import load_issuer_key, mint
+
+    cfg = config.load(args.config)
+    issuers = [i for i in cfg.sidecar.issuers if args.issuer in (None, i.iss)]
+    if not issuers:
+        raise ConfigError("[sidecar] issuers: no such issuer to mint with")
+    issuer = issuers[0]
+    lifetime = min(args.lifetime, cfg.sidecar.token_max_lifetime)
+    print(mint(issuer, load_issuer_key(issuer), cfg.sidecar.audience, args.user.lower(), lifetime))
+    return EXIT_OK
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from inboxpay import logs
+    from inboxpay.processor.sandbox import run as run_sandbox
+    from inboxpay.processor.sandbox import settings_from_config
+
+    cfg = config.load(args.config)
+    if cfg.sandbox is None:
+        raise ConfigError("[sandbox]: missing section")
+    logs.setup(args.log_level)
+    run_sandbox(settings_from_config(cfg.sandbox))
+    return EXIT_OK
+
+
+def _org_json(domain: str, enabled: bool, source: str) -> str:
+    return json.dumps({"domain": domain, "pay_enabled": enabled, "source": source})
+
+
+def cmd_org_set(args: argparse.Namespace) -> int:
+    cfg = config.load(args.config)
+    domain = args.domain.lower().rstrip(".")
+
+    async def work(store: Store) -> None:
+        await store.set_org(domain, args.pay_enabled, "cli")
+        await store.audit("cli", "org.set", domain, {"pay_enabled": args.pay_enabled})
+
+    with_store(cfg, work)
+    print(_org_json(domain, args.pay_enabled, "store"))
+    return EXIT_OK
+
+
+def cmd_org_show(args: argparse.Namespace) -> int:
+    from inboxpay.orgs import OrgDirectory
+
+    cfg = config.load(args.config)
+    domain = args.domain.lower().rstrip(".")
+
+    async def work(store: Store) -> tuple[bool, str]:
+        stored = await store.get_org(domain)
+        enabled = await OrgDirectory(store, cfg.orgs).pay_enabled(domain)
+        return enabled, "store" if stored else ("config" if domain in cfg.orgs else "default")
+
+    enabled, source = with_store(cfg, work)
+    print(_org_json(domain, enabled, source))
+    return EXIT_OK
+
+
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from inboxpay.store.engine import open_store
+
+    cfg = config.load(args.config)
+
+    async def go() -> tuple[list[int], int]:
+        store = await open_store(cfg.storage_url, cfg.path.parent)
+        try:
+            applied = await store.migrate()
+            return applied, await store.schema_version()
+        finally:
+            await store.close()
+
+    applied, version = asyncio.run(go())
+    print(f"applied {applied or 'nothing'}; schema version {version}")
+    return EXIT_OK
+
+
+def cmd_rotate_vault(args: argparse.Namespace) -> int:
+    from inboxpay.vault import Vault, add_kek_version, load_keyring
+
+    cfg = config.load(args.config)
+    version = add_kek_version(cfg.vault_key_file)
+    vault = Vault(load_keyring(cfg.vault_key_file))
+
+    async def work(store: Store) -> int:
+        count = 0
+        for method_id, owner, wrapped, old in await store.all_payment_method_keys():
+            if old == version:
+                continue
+            new_wrapped, new_version = vault.rewrap(method_id, owner, wrapped, old)
+            if await store.rewrap_payment_method(method_id, old, new_wrapped, new_version):
+                count += 1
+        await store.audit("cli", "vault.rotate", str(version), {"rewrapped": count})
+        return count
+
+    count = with_store(cfg, work)
+    print(f"vault key version {version} active; rewrapped {count} payment methods")
+    return EXIT_OK
+
+
+def register(sub: Subparsers) -> None:
+    p = command(sub, "sidecar", "serve the pay API for webmail", "inboxpay sidecar --config FILE")
+    config_arg(p)
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(handler=cmd_sidecar)
+
+    p = command(
+        sub,
+        "token",
+        "mint a short-lived user token (development)",
+        "inboxpay token --config FILE --user alice@example.com",
+    )
+    config_arg(p)
+    p.add_argument("--user", required=True, help="the user's email address (the token's sub)")
+    p.add_argument("--issuer", help="which [[sidecar.issuers]] iss to sign as (default: first)")
+    p.add_argument("--lifetime", type=int, default=600, help="seconds (capped by config)")
+    p.set_defaults(handler=cmd_token)
+
+    p = command(
+        sub,
+        "processor-sandbox",
+        "run the sandbox payment processor (development)",
+        "inboxpay processor-sandbox --config FILE",
+    )
+    config_arg(p)
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(handler=cmd_sandbox)
+
+    p = command(
+        sub, "org", "the per-organization pay switch", "inboxpay org show example.org --config FILE"
+    )
+    osub = p.add_subparsers(dest="org_command", required=True, metavar="ACTION")
+    o = command(
+        osub,
+        "set",
+        "switch paying on or off for an organization",
+        "inboxpay org set example.org --pay-enabled false --config FILE",
+    )
+    o.add_argument("domain")
+    o.add_argument("--pay-enabled", required=True, type=boolean, metavar="true|false")
+    config_arg(o)
+    o.set_defaults(handler=cmd_org_set)
+    o = command(
+        osub,
+        "show",
+        "show an organization's setting",
+        "inboxpay org show example.org --config FILE",
+    )
+    o.add_argument("domain")
+    config_arg(o)
+    o.set_defaults(handler=cmd_org_show)
+
+    p = command(sub, "db", "database tools", "inboxpay db migrate --config FILE")
+    dsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    d = command(
+        dsub, "migrate", "apply pending schema migrations", "inboxpay db migrate --config FILE"
+    )
+    config_arg(d)
+    d.set_defaults(handler=cmd_db_migrate)
+
+    for ksub in KEYS_SUBPARSERS:
+        k = command(
+            ksub,
+            "rotate-vault",
+            "add a vault key version and rewrap every payment method's data key",
+            "inboxpay keys rotate-vault --config FILE",
+        )
+        config_arg(k)
+        k.set_defaults(handler=cmd_rotate_vault)
