@@ -27,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"inboxpay {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    mail.register(sub)
-    service.register(sub)
+    keys = mail.register(sub)
+    service.register(sub, keys)
     return parser
 
 

@@ -49,7 +49,8 @@ def cmd_keys_public(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(sub: Subparsers) -> None:
+def register(sub: Subparsers) -> Subparsers:
+    """Add the mail-side commands; return the ``keys`` action parser for the other side."""
     p = command(
         sub, "init", "write a development config and fresh keys", "inboxpay init --dir ./dev"
     )
@@ -88,8 +89,4 @@ def register(sub: Subparsers) -> None:
     )
     config_arg(k)
     k.set_defaults(handler=cmd_keys_public)
-    KEYS_SUBPARSERS.append(ksub)
-
-
-#: The ``keys`` action parser, so service-side key actions join it.
-KEYS_SUBPARSERS: list[Subparsers] = []
+    return ksub

@@ -10,7 +10,6 @@ from typing import TypeVar
 
 from inboxpay import config
 from inboxpay.cli.common import EXIT_OK, Subparsers, boolean, command, config_arg
-from inboxpay.cli.mail import KEYS_SUBPARSERS
 from inboxpay.errors import ConfigError
 from inboxpay.store.api import Store
 
@@ -144,7 +143,7 @@ def cmd_rotate_vault(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(sub: Subparsers) -> None:
+def register(sub: Subparsers, keys: Subparsers) -> None:
     p = command(sub, "sidecar", "serve the pay API for webmail", "inboxpay sidecar --config FILE")
     config_arg(p)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -204,12 +203,11 @@ def register(sub: Subparsers) -> None:
     config_arg(d)
     d.set_defaults(handler=cmd_db_migrate)
 
-    for ksub in KEYS_SUBPARSERS:
-        k = command(
-            ksub,
-            "rotate-vault",
-            "add a vault key version and rewrap every payment method's data key",
-            "inboxpay keys rotate-vault --config FILE",
-        )
-        config_arg(k)
-        k.set_defaults(handler=cmd_rotate_vault)
+    k = command(
+        keys,
+        "rotate-vault",
+        "add a vault key version and rewrap every payment method's data key",
+        "inboxpay keys rotate-vault --config FILE",
+    )
+    config_arg(k)
+    k.set_defaults(handler=cmd_rotate_vault)
