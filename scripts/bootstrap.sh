@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: libmilter-dev builds pymilter; postfix and dnsmasq run the end-to-end tests.
-APT_PACKAGES=(libmilter-dev postfix dnsmasq-base)
+# Debian packages: libmilter-dev builds pymilter; postfix and dnsmasq run the end-to-end
+# tests; postgresql provides the server binaries for the throwaway test cluster.
+APT_PACKAGES=(libmilter-dev postfix dnsmasq-base postgresql)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
