@@ -28,11 +28,18 @@ class Reason(StrEnum):
     ORG_DISABLED = "org_disabled"
 
 
+class Skip(StrEnum):
+    """Why a payment request was neither carded nor removed (the mail is left unchanged)."""
+
+    TOO_LARGE = "too_large"
+    TEMPERROR = "temperror"
+
+
 class Action(StrEnum):
     PASS = "pass"  # no payment markup (or internal mail): nothing to decide
     CARD = "card"  # stamp a card
     REMOVE = "remove"  # delete the payment request from the HTML
-    SKIP = "skip"  # could not be examined (too large): no card, body untouched
+    SKIP = "skip"  # could not be decided (too large, DNS failure): no card, body untouched
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class Verdict:
     dkim_domain: str = ""
     spf_aligned: bool = False
     payers: tuple[str, ...] = ()  # recipients allowed to pay: listed in the card
+    skip: Skip | None = None
 
     @property
     def header(self) -> str | None:
@@ -63,8 +71,8 @@ class Verdict:
             return "card"
         if self.action is Action.REMOVE and self.reason is not None:
             return f"removed; reason={self.reason.value}"
-        if self.action is Action.SKIP:
-            return "skipped; reason=too_large"
+        if self.action is Action.SKIP and self.skip is not None:
+            return f"skipped; reason={self.skip.value}"
         return None
 
 
@@ -90,10 +98,12 @@ def url_allowed(url: str, partner: Partner) -> bool:
 
 def decide(evidence: Evidence, policy: Policy) -> Verdict:
     """Card, removal (with the first failing check as reason), or nothing to do."""
-    if evidence.internal or not evidence.requests:
+    if evidence.internal:
         return Verdict(Action.PASS)
     if evidence.truncated:
-        return Verdict(Action.SKIP)
+        return Verdict(Action.SKIP, skip=Skip.TOO_LARGE)  # it may hold a request nobody read
+    if not evidence.requests:
+        return Verdict(Action.PASS)
     if evidence.from_fields != 1 or len(evidence.from_addresses) != 1:
         return _removed(Reason.UNALIGNED)  # RFC 7489 6.6.1: no single author to align with
     from_domain = evidence.from_domain
@@ -101,13 +111,20 @@ def decide(evidence: Evidence, policy: Policy) -> Verdict:
     if partner is None:
         return _removed(Reason.NOT_PARTNER)
 
+    # A DNS failure decides nothing: the mail goes on unchanged, without a card.
     if not any(s.result == "pass" and s.covers_body for s in evidence.dkim):
+        if any(s.result == "temperror" for s in evidence.dkim):
+            return Verdict(Action.SKIP, skip=Skip.TEMPERROR)
         return _removed(Reason.DKIM_FAIL, partner)
+    if evidence.dmarc_error:
+        return Verdict(Action.SKIP, skip=Skip.TEMPERROR)  # alignment mode unknown
     alignment = evaluate(from_domain, evidence.dkim, evidence.spf, evidence.dmarc, policy.alignment)
     if not alignment.dkim_domain:
         return _removed(Reason.UNALIGNED, partner)
     spf = evidence.spf
     if policy.require_spf_pass and (spf is None or spf.result != "pass"):
+        if spf is not None and spf.result == "temperror":
+            return Verdict(Action.SKIP, skip=Skip.TEMPERROR)
         return _removed(Reason.SPF_FAIL, partner)
 
     parsed = [r.invoice for r in evidence.requests if r.invoice is not None]

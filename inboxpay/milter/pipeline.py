@@ -6,6 +6,7 @@ edits; everything between is here, runnable without a mail server.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -52,6 +53,8 @@ def process(facts: MessageFacts, resolver: Resolver, policy: Policy, settings: S
     alignment = dmarc.evaluate(
         evidence.from_domain, evidence.dkim, evidence.spf, evidence.dmarc, policy.alignment
     )
+    if evidence.dmarc_error:
+        alignment = dataclasses.replace(alignment, result="temperror")
     ar = results.build(
         settings.authserv_id,
         evidence.spf,

@@ -19,6 +19,12 @@ class Client:
     addr: str
     helo: str
     name: str = "[UNAVAILABLE]"
+    login: str | None = None  # XCLIENT LOGIN: the SASL login name, as after AUTH
+
+
+def xclient_args(client: Client) -> str:
+    args = f"ADDR={client.addr} NAME={client.name} HELO={client.helo}"
+    return args if client.login is None else f"{args} LOGIN={client.login}"
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ def send(
     """Submit ``message`` exactly as given and return the Postfix queue id."""
     with smtplib.SMTP("127.0.0.1", port, local_hostname="harness.test", timeout=60) as smtp:
         _expect(*smtp.ehlo(), range(250, 251), "EHLO")
-        args = f"ADDR={client.addr} NAME={client.name} HELO={client.helo}"
+        args = xclient_args(client)
         _expect(*smtp.docmd("XCLIENT", args), range(220, 221), f"XCLIENT {args}")
         # XCLIENT resets the session to the greeting; Postfix requires EHLO again,
         # and this EHLO is the HELO name the milter and SPF see.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,17 +56,44 @@ def milter_mode() -> str:
     return mode
 
 
-def render_config(port: int, authserv_id: str, dns_port: int) -> str:
+# A TOML value: a string, a number, a boolean or a list of strings.
+Setting = str | int | float | bool | Sequence[str]
+
+
+def _toml(value: Setting) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string for the ASCII values tests use
+    return "[" + ", ".join(json.dumps(v) for v in value) + "]"
+
+
+def _table(settings: Mapping[str, Setting]) -> str:
+    return "".join(f"{key} = {_toml(value)}\n" for key, value in settings.items())
+
+
+def render_config(
+    port: int,
+    authserv_id: str,
+    dns_port: int,
+    milter: Mapping[str, Setting] | None = None,
+    dns: Mapping[str, Setting] | None = None,
+) -> str:
+    """The milter's config; ``milter`` and ``dns`` add or override keys of those tables."""
+    milter_table: dict[str, Setting] = {
+        "socket": f"inet:{port}@127.0.0.1",
+        "authserv_id": authserv_id,
+    }
+    dns_table: dict[str, Setting] = {"nameservers": ["127.0.0.1"], "port": dns_port, "timeout": 2.0}
+    milter_table.update(milter or {})
+    dns_table.update(dns or {})
     return f"""\
 [milter]
-socket = "inet:{port}@127.0.0.1"
-authserv_id = "{authserv_id}"
-
+{_table(milter_table)}
 [dns]
-nameservers = ["127.0.0.1"]
-port = {dns_port}
-timeout = 2.0
-
+{_table(dns_table)}
 [signing]
 key_file = "keys/card-signing.pem"
 recipient_key_file = "keys/recipient.key"
@@ -90,11 +119,22 @@ def real_milter_cli_error() -> str | None:
 
 
 class MilterProcess:
-    def __init__(self, workdir: Path, port: int, authserv_id: str, dns_port: int) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int,
+        authserv_id: str,
+        dns_port: int,
+        milter: Mapping[str, Setting] | None = None,
+        dns: Mapping[str, Setting] | None = None,
+    ) -> None:
+        """``milter`` and ``dns`` override config keys (e.g. ``max_message_bytes``)."""
         self.workdir = workdir
         self.port = port
         self.authserv_id = authserv_id
         self.dns_port = dns_port
+        self.milter_settings = dict(milter or {})
+        self.dns_settings = dict(dns or {})
         self.mode = milter_mode()
         self.config = workdir / "inboxpay.toml"
         self.log = workdir / "milter.log"
@@ -104,7 +144,10 @@ class MilterProcess:
         key_dir = self.workdir / "keys"
         signing = keys.generate_signing_key(key_dir / "card-signing.pem")
         keys.generate_recipient_key(key_dir / "recipient.key")
-        self.config.write_text(render_config(self.port, self.authserv_id, self.dns_port), "utf-8")
+        text = render_config(
+            self.port, self.authserv_id, self.dns_port, self.milter_settings, self.dns_settings
+        )
+        self.config.write_text(text, "utf-8")
         public = OKPKey.import_key(keys.public_jwk(signing, keys.kid_of(signing)))
         return CardKeys(
             verifier=CardVerifier([public]),
@@ -137,6 +180,13 @@ class MilterProcess:
             alive=process_exited(self._proc, self.log),
         )
         return card_keys
+
+    @property
+    def pid(self) -> int:
+        """The milter process's id, for reading /proc/PID/status."""
+        if self._proc is None:
+            raise RuntimeError("milter not started")
+        return self._proc.pid
 
     def check_alive(self) -> None:
         """Fail when the milter died mid-session (Postfix would just skip it)."""

@@ -150,7 +150,10 @@ def test_l_tag_append_never_feeds_a_card(resolver, dkim_key, signer) -> None:  #
 def test_dns_timeout_delivers_without_card(dkim_key, signer) -> None:  # type: ignore[no-untyped-def]
     raw = sign((DATA / "xero_invoice.eml").read_bytes(), dkim_key[0])
     out = run(raw, StaticResolver(failing=["post.xero.com", "s1._domainkey.post.xero.com"]), signer)
-    assert out.verdict.action is Action.REMOVE
+    assert out.verdict.action is Action.SKIP
+    assert ("InboxPay-Verdict", "skipped; reason=temperror") in out.edits.append
+    assert out.edits.body is None  # unchanged apart from our headers
+    assert not any(n == "InboxPay-Card" for n, _ in out.edits.append)
     assert "spf=temperror" in out.edits.insert_top[0][1]
     assert "dkim=temperror" in out.edits.insert_top[0][1]
 
