@@ -56,7 +56,8 @@ def public_jwk(key: OKPKey, kid: str) -> dict[str, Any]:
     return jwk
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
+    """Create a key file readable only by us; O_EXCL: never overwrite a key."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -65,9 +66,9 @@ def _write_private(path: Path, data: bytes) -> None:
 
 def generate_signing_key(path: Path) -> OKPKey:
     key = OKPKey.generate_key("Ed25519", private=True)
-    _write_private(path, key.as_pem(private=True))
+    write_private(path, key.as_pem(private=True))
     return key
 
 
 def generate_recipient_key(path: Path) -> None:
-    _write_private(path, base64.b64encode(secrets.token_bytes(RECIPIENT_KEY_BYTES)) + b"\n")
+    write_private(path, base64.b64encode(secrets.token_bytes(RECIPIENT_KEY_BYTES)) + b"\n")
