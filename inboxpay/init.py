@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from inboxpay.config import DEFAULT_PARTNERS
 from inboxpay.errors import ConfigError
 from inboxpay.keys import generate_recipient_key, generate_signing_key
+from inboxpay.processor.keys import generate_api_key, generate_processor_key, public_jwk_of
+from inboxpay.vault import generate_keyring
 
 CONFIG_NAME = "inboxpay.toml"
 
@@ -15,7 +18,12 @@ def _list(values: tuple[str, ...]) -> str:
     return "[" + ", ".join(f'"{v}"' for v in values) + "]"
 
 
-def render(authserv_id: str = "localhost", port: int = 8894) -> str:
+def render(
+    authserv_id: str = "localhost",
+    port: int = 8894,
+    sidecar_port: int = 8080,
+    sandbox_port: int = 8090,
+) -> str:
     partners = "\n".join(
         f'[[partners]]\nid = "{p.id}"\nname = "{p.name}"\n'
         f"sender_domains = {_list(p.sender_domains)}\n"
@@ -50,19 +58,67 @@ alignment = "relaxed"                 # or "strict"; a sender's DMARC adkim=s/as
 # Organizations not listed are enabled:
 # [orgs."example.org"]
 # pay_enabled = false
+
+# --- the sidecar: the pay API webmail calls ---
+[sidecar]
+listen = "127.0.0.1:{sidecar_port}"
+audience = "inboxpay"
+webmail_origins = ["http://127.0.0.1:{sidecar_port}"]
+admin_subjects = ["admin@localhost"]
+
+[[sidecar.issuers]]                   # a webmail backend that signs user tokens
+iss = "dev-webmail"
+alg = "EdDSA"
+key_file = "keys/webmail-issuer.pem"  # the private key, so `inboxpay token` can mint dev tokens
+
+[storage]
+url = "sqlite:///inboxpay.db"         # or postgresql://user:pass@host/db for several sidecars
+
+[vault]
+key_file = "keys/vault.json"          # versioned key-encryption keys; never in the database
+
+[processors.sandbox]                  # partners name their processor; "sandbox" is the default
+url = "http://127.0.0.1:{sandbox_port}"
+public_key_file = "keys/processor-sandbox.pub.jwk"
+api_key_file = "keys/processor-api.key"
+timeout = 10.0
+
+# --- the sandbox processor (development only): `inboxpay processor-sandbox` ---
+[sandbox]
+listen = "127.0.0.1:{sandbox_port}"
+key_file = "keys/processor-sandbox.jwk"
+api_key_file = "keys/processor-api.key"
+ledger = "sandbox-ledger.db"
 """
 
 
-def init(directory: Path, authserv_id: str = "localhost") -> Path:
+KEY_FILES = (
+    "card-signing.pem",
+    "recipient.key",
+    "webmail-issuer.pem",
+    "vault.json",
+    "processor-sandbox.jwk",
+    "processor-sandbox.pub.jwk",
+    "processor-api.key",
+)
+
+
+def init(directory: Path, authserv_id: str = "localhost", **ports: int) -> Path:
     """Write ``inboxpay.toml`` and fresh keys under ``directory``; never overwrite."""
     config = directory / CONFIG_NAME
     keys = directory / "keys"
-    for existing in (config, keys / "card-signing.pem", keys / "recipient.key"):
+    for existing in (config, *(keys / name for name in KEY_FILES)):
         if existing.exists():
             raise ConfigError(f"{existing} already exists; not overwriting it")
     directory.mkdir(parents=True, exist_ok=True)
     keys.mkdir(mode=0o700, exist_ok=True)
     generate_signing_key(keys / "card-signing.pem")
     generate_recipient_key(keys / "recipient.key")
-    config.write_text(render(authserv_id))
+    generate_signing_key(keys / "webmail-issuer.pem")
+    generate_keyring(keys / "vault.json")
+    generate_processor_key(keys / "processor-sandbox.jwk")
+    public = json.dumps(public_jwk_of(keys / "processor-sandbox.jwk"), indent=2)
+    (keys / "processor-sandbox.pub.jwk").write_text(public + "\n")
+    generate_api_key(keys / "processor-api.key")
+    config.write_text(render(authserv_id, **ports))
     return config

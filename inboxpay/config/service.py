@@ -31,7 +31,7 @@ class SidecarConfig:
     webmail_origins: tuple[str, ...] = ()
     admin_subjects: tuple[str, ...] = ()
     token_max_lifetime: int = 900
-    max_body_bytes: int = 65536
+    max_body_bytes: int = 262144  # a JSON-escaped 8 KiB card fits; abuse does not
     reconcile_after: int = 60
 
 

@@ -1,0 +1,34 @@
+"""Small request/response helpers shared by the route modules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from inboxpay.sidecar.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from inboxpay.sidecar.schema import Schema, validate
+
+
+async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:
+    """The request's JSON body, validated against ``schema``."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("send the body as application/json")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge("request body is too large") from None
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("request body is not valid JSON", "invalid_json") from None
+    return validate(data, schema)
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, default=str))
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}

@@ -1,0 +1,128 @@
+"""Every request: an id, CORS for webmail origins, metrics, and errors rendered as JSON.
+
+This is the one place where lower layers' errors become HTTP answers; a
+traceback never reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from inboxpay.sidecar.errors import ApiError
+from inboxpay.sidecar.http import error_body, json_response
+from inboxpay.sidecar.metrics import METRICS
+from inboxpay.store import model as store_errors
+
+_log = logging.getLogger("inboxpay.sidecar")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_HTTP_CODES = {
+    404: ("not_found", "no such endpoint"),
+    405: ("method_not_allowed", "method not allowed on this endpoint"),
+    413: ("body_too_large", "request body is too large"),
+}
+
+
+def translate(e: Exception) -> ApiError | None:
+    """Store errors as API errors; None for anything unexpected."""
+    if isinstance(e, store_errors.NotFound):
+        err = ApiError("no such object", "not_found")
+        err.status = 404
+        return err
+    if isinstance(e, store_errors.IdempotencyInFlight):
+        err = ApiError(
+            "a request with this Idempotency-Key is in progress", "idempotency_in_progress"
+        )
+        err.status = 409
+        return err
+    if isinstance(e, store_errors.IdempotencyMismatch):
+        err = ApiError("this Idempotency-Key was used with another request", "idempotency_mismatch")
+        err.status = 422
+        return err
+    if isinstance(e, store_errors.StoreError):
+        err = ApiError("the store is unavailable; try again", "store_unavailable")
+        err.status = 503
+        return err
+    return None
+
+
+def error_middleware() -> Middleware:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+        started = time.monotonic()
+        try:
+            response = await handler(request)
+        except ApiError as e:
+            response = json_response(error_body(e.code, e.message), status=e.status)
+        except web.HTTPException as e:
+            if e.status < 400:
+                raise
+            code, message = _HTTP_CODES.get(e.status, ("http_error", e.reason))
+            response = json_response(error_body(code, message), status=e.status)
+            if "Allow" in e.headers:  # RFC 9110: a 405 lists the methods that work
+                response.headers["Allow"] = e.headers["Allow"]
+        except Exception as e:  # noqa: BLE001 - the last line of defence: never a traceback out
+            api = translate(e)
+            if api is None:
+                _log.exception("unexpected error", extra={"request_id": request_id})
+                api = ApiError("internal error", "internal_error")
+                api.status = 500
+            response = json_response(error_body(api.code, api.message), status=api.status)
+        response.headers["X-Request-Id"] = request_id
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        elapsed = time.monotonic() - started
+        request.app[METRICS].requests.labels(name, request.method, str(response.status)).observe(
+            elapsed
+        )
+        _log.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "method": request.method,
+                "route": name,
+                "status": response.status,
+                "ms": round(elapsed * 1000, 1),
+            },
+        )
+        return response
+
+    return middleware
+
+
+def cors_middleware(origins: tuple[str, ...]) -> Middleware:
+    allowed = frozenset(origins)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if (
+            request.method == "OPTIONS"
+            and origin
+            and "Access-Control-Request-Method" in request.headers
+        ):
+            if origin not in allowed:
+                return json_response(error_body("cors_denied", "origin not allowed"), status=403)
+            response: web.StreamResponse = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
+            response.headers["Access-Control-Allow-Headers"] = (
+                "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
+            )
+            response.headers["Access-Control-Max-Age"] = "600"
+        else:
+            response = await handler(request)
+        if origin and origin in allowed:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+            response.headers["Access-Control-Expose-Headers"] = "X-Request-Id"
+        return response
+
+    return middleware
