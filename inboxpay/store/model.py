@@ -29,6 +29,10 @@ class DuplicatePaymentMethod(Conflict):
     """The owner already saved a payment method with this fingerprint."""
 
 
+class PaymentFinal(Conflict):
+    """The payment is succeeded, declined or failed: money history is never rewritten."""
+
+
 class IdempotencyInFlight(Conflict):
     """The same Idempotency-Key is still being processed."""
 

@@ -23,6 +23,7 @@ from inboxpay.store.model import (
     NotFound,
     OrgSetting,
     Payment,
+    PaymentFinal,
     PaymentMethod,
 )
 
@@ -327,13 +328,21 @@ class SqlStore:
             values.append(processor_ref)
         with _conflicts():  # back to an active status while another payment holds the invoice
             async with self.db.transaction() as tx:
+                # Only an open payment moves; a final one may only be re-stated as it is.
                 changed = await tx.execute(
-                    f"UPDATE payments SET {', '.join(assignments)} WHERE id = ?",
+                    f"UPDATE payments SET {', '.join(assignments)} WHERE id = ?"
+                    " AND (status IN ('pending', 'requires_action') OR status = ?)",
                     *values,
                     payment_id,
+                    status,
                 )
                 if not changed:
-                    raise NotFound(f"no payment {payment_id}")
+                    exists = await tx.fetchval(
+                        "SELECT status FROM payments WHERE id = ?", payment_id
+                    )
+                    if exists is None:
+                        raise NotFound(f"no payment {payment_id}")
+                    raise PaymentFinal(f"payment {payment_id} is already {exists}")
                 row = await tx.fetchrow(
                     f"SELECT {rows.PAYMENT_COLUMNS} FROM payments WHERE id = ?", payment_id
                 )
