@@ -46,6 +46,10 @@ def translate(e: Exception) -> ApiError | None:
         err = ApiError("this Idempotency-Key was used with another request", "idempotency_mismatch")
         err.status = 422
         return err
+    if isinstance(e, store_errors.Conflict):
+        err = ApiError("the request conflicts with the current state", "conflict")
+        err.status = 409
+        return err
     if isinstance(e, store_errors.StoreError):
         err = ApiError("the store is unavailable; try again", "store_unavailable")
         err.status = 503

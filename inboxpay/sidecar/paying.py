@@ -49,7 +49,7 @@ from inboxpay.sidecar.errors import (
 from inboxpay.sidecar.review import review
 from inboxpay.sidecar.wallet import Wallet, now
 from inboxpay.store.api import Store
-from inboxpay.store.model import AlreadyPaid, Payment, PaymentMethod
+from inboxpay.store.model import AlreadyPaid, Payment, PaymentFinal, PaymentMethod
 
 _log = logging.getLogger(__name__)
 
@@ -317,13 +317,16 @@ class PaymentService:
             return payment
         if result.status == payment.status:
             return payment
-        updated = await self._c.store.update_payment(
-            payment.id,
-            result.status,
-            decline_reason=result.decline_code or "",
-            challenge_url=result.challenge_url or "",
-            processor_ref=result.id,
-        )
+        try:
+            updated = await self._c.store.update_payment(
+                payment.id,
+                result.status,
+                decline_reason=result.decline_code or "",
+                challenge_url=result.challenge_url or "",
+                processor_ref=result.id,
+            )
+        except PaymentFinal:  # settled meanwhile by another request or sidecar
+            return await self._c.store.get_payment_any_owner(payment.id)
         await self._c.store.audit("reconciler", f"payment.{result.status}", payment.id, {})
         return updated
 
