@@ -47,6 +47,7 @@ class MilterConfig:
     internal_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     timeout: int = 120
     card_ttl_days: int = 180
+    org_refresh_seconds: int = 30
 
 
 @dataclass(frozen=True)
@@ -92,11 +93,13 @@ def milter(s: Section) -> MilterConfig:
         internal_networks=tuple(networks),
         timeout=s.get("timeout", int, d.timeout),
         card_ttl_days=s.get("card_ttl_days", int, d.card_ttl_days),
+        org_refresh_seconds=s.get("org_refresh_seconds", int, d.org_refresh_seconds),
     )
     s.check("max_dkim_signatures", 1 <= config.max_dkim_signatures <= 50, "must be 1..50")
     s.check("max_message_bytes", config.max_message_bytes >= 65536, "must be at least 65536")
     s.check("timeout", 1 <= config.timeout <= 3600, "must be 1..3600 seconds")
     s.check("card_ttl_days", 1 <= config.card_ttl_days <= 3650, "must be 1..3650")
+    s.check("org_refresh_seconds", 1 <= config.org_refresh_seconds <= 30, "must be 1..30")
     s.finish()
     return config
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
+from collections.abc import Mapping
 
 import Milter
 
@@ -15,6 +17,7 @@ from inboxpay.milter.analyze import Limits
 from inboxpay.milter.decide import Policy
 from inboxpay.milter.facts import MessageFacts
 from inboxpay.milter.filter import InboxPayMilter
+from inboxpay.milter.orgsync import OrgSync
 from inboxpay.milter.pipeline import Outcome, Settings, process
 
 _log = logging.getLogger(__name__)
@@ -50,6 +53,10 @@ class Runtime:
             require_spf_pass=config.policy.require_spf_pass,
         )
 
+    def set_orgs(self, orgs: Mapping[str, bool]) -> None:
+        # One attribute assignment: callbacks see the old policy or the new, never a mix.
+        self.policy = dataclasses.replace(self.policy, orgs=dict(orgs))
+
     def process(self, facts: MessageFacts) -> Outcome:
         resolver = BudgetedResolver(self.resolver, self.config.dns.message_budget)
         return process(facts, resolver, self.policy, self.settings)
@@ -57,6 +64,15 @@ class Runtime:
 
 def run(config: Config) -> None:
     runtime = Runtime(config)
+    sync = OrgSync(
+        config.storage_url,
+        config.path.parent,
+        config.orgs,
+        runtime.set_orgs,
+        config.milter.org_refresh_seconds,
+    )
+    sync.refresh()  # settings made before start-up apply to the first message
+    sync.start()
     Milter.factory = functools.partial(
         InboxPayMilter, runtime.process, config.milter.max_message_bytes
     )
