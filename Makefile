@@ -7,10 +7,9 @@ DEV := dev
 bootstrap:
 	@./scripts/bootstrap.sh
 
-# Start the milter on the development config, writing config and keys on first run.
+# Start milter, sidecar and sandbox processor on the development config (written on first run).
 run: bootstrap
-	@[ -f $(DEV)/inboxpay.toml ] || $(VENV)/inboxpay init --dir $(DEV)
-	$(VENV)/inboxpay milter --config $(DEV)/inboxpay.toml
+	DEV=$(DEV) ./scripts/run-dev.sh
 
 lint: bootstrap
 	$(VENV)/ruff check inboxpay tests bench
