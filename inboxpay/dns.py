@@ -79,6 +79,7 @@ class CachingResolver:
         port: int = 53,
         timeout: float = 5.0,
         cache_size: int = 10000,
+        static: Sequence[Record] = (),
     ) -> None:
         self._resolver = dns.resolver.Resolver(configure=False)
         self._resolver.nameservers = list(nameservers)
@@ -88,9 +89,14 @@ class CachingResolver:
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self.stats = CacheStats()
+        # Names listed in [[dns.static]] are answered from there alone, never from DNS.
+        self._static = StaticResolver(static) if static else None
+        self._static_names = {r.name for r in static}
 
     def lookup(self, name: str, rdtype: str, timeout: float | None = None) -> list[Record]:
         key = (_normalize(name), rdtype.upper())
+        if self._static is not None and key[0] in self._static_names:
+            return self._static.lookup(*key)
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(key)
@@ -204,3 +210,19 @@ class StaticResolver:
 
     def _at(self, key: str, rdtype: str) -> list[Record]:
         return [r for r in self._records if r.name == key and r.rdtype == rdtype]
+
+
+def static_record(name: str, rdtype: str, value: str) -> Record:
+    """A configured record as the resolver returns it (TXT split into 255-byte strings)."""
+    name = _normalize(name)
+    if rdtype == "TXT":
+        data = value.encode("utf-8")
+        return Record(
+            name, rdtype, tuple(data[i : i + 255] for i in range(0, len(data), 255)) or (b"",)
+        )
+    if rdtype == "MX":
+        preference, _, exchange = value.partition(" ")
+        return Record(name, rdtype, (int(preference), _normalize(exchange)))
+    if rdtype in ("PTR", "CNAME"):
+        return Record(name, rdtype, _normalize(value))
+    return Record(name, rdtype, value)

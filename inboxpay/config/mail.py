@@ -57,6 +57,7 @@ class DnsConfig:
     timeout: float = 5.0
     message_budget: float = 20.0
     cache_size: int = 10000
+    static: tuple[tuple[str, str, str], ...] = ()  # (name, type, value): answered locally
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ def dns(s: Section) -> DnsConfig:
         timeout=s.get("timeout", float, d.timeout),
         message_budget=s.get("message_budget", float, d.message_budget),
         cache_size=s.get("cache_size", int, d.cache_size),
+        static=_static_records(s),
     )
     s.check("nameservers", len(servers) > 0, "needs at least one server")
     s.check("port", 1 <= config.port <= 65535, "must be 1..65535")
@@ -126,6 +128,44 @@ def dns(s: Section) -> DnsConfig:
     s.check("cache_size", config.cache_size >= 0, "must not be negative")
     s.finish()
     return config
+
+
+STATIC_TYPES = ("A", "AAAA", "MX", "PTR", "TXT", "CNAME")
+
+
+def _static_records(s: Section) -> tuple[tuple[str, str, str], ...]:
+    """``[[dns.static]]``: records answered without asking DNS (development, air-gapped tests)."""
+    s.used.add("static")
+    raw = s.data.get("static", [])
+    if not isinstance(raw, list):
+        raise ConfigError(f"{s.name} static: expected an array of tables")
+    records = []
+    for i, entry in enumerate(raw, 1):
+        r = Section(f"[[dns.static]] #{i}", entry)
+        name = r.get("name", str).lower().rstrip(".")
+        kind = r.get("type", str).upper()
+        r.check("name", bool(DOMAIN.match(name)), f"not a domain name: {name!r}")
+        r.check("type", kind in STATIC_TYPES, f"must be one of {', '.join(STATIC_TYPES)}")
+        value = r.get("value", str)
+        r.check("value", _static_value_ok(kind, value), f"not a valid {kind} value: {value[:60]!r}")
+        records.append((name, kind, value))
+        r.finish()
+    return tuple(records)
+
+
+def _static_value_ok(kind: str, value: str) -> bool:
+    if kind in ("A", "AAAA"):
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            return False
+        return address.version == (4 if kind == "A" else 6)
+    if kind == "MX":
+        preference, _, exchange = value.partition(" ")
+        return preference.isdigit() and bool(DOMAIN.match(exchange.lower().rstrip(".")))
+    if kind in ("PTR", "CNAME"):
+        return bool(DOMAIN.match(value.lower().rstrip(".")))
+    return True
 
 
 def signing(s: Section, base: Path) -> SigningConfig:

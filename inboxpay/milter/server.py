@@ -11,7 +11,7 @@ import Milter
 
 from inboxpay.card import CardSigner
 from inboxpay.config import Config
-from inboxpay.dns import BudgetedResolver, CachingResolver
+from inboxpay.dns import BudgetedResolver, CachingResolver, static_record
 from inboxpay.keys import kid_of, load_recipient_key, load_signing_key
 from inboxpay.milter.analyze import Limits
 from inboxpay.milter.decide import Policy
@@ -32,7 +32,11 @@ class Runtime:
         key = load_signing_key(config.signing.key_file)
         self.config = config
         self.resolver = CachingResolver(
-            config.dns.nameservers, config.dns.port, config.dns.timeout, config.dns.cache_size
+            config.dns.nameservers,
+            config.dns.port,
+            config.dns.timeout,
+            config.dns.cache_size,
+            [static_record(*r) for r in config.dns.static],
         )
         self.settings = Settings(
             authserv_id=config.milter.authserv_id,

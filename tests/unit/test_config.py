@@ -140,3 +140,18 @@ def test_keys_public_prints_a_jwks(tmp_path: Path, capsys: pytest.CaptureFixture
     (key,) = jwks["keys"]
     assert key["kty"] == "OKP" and key["crv"] == "Ed25519" and key["alg"] == "EdDSA"
     assert "d" not in key  # never the private part
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ('{name = "a.test", type = "SRV", value = "x"}', "type: must be one of"),
+        ('{name = "a.test", type = "A", value = "::1"}', "value: not a valid A value"),
+        ('{name = "a.test", type = "MX", value = "mx.a.test"}', "value: not a valid MX value"),
+        ('{name = "a test", type = "TXT", value = "x"}', "name: not a domain name"),
+    ],
+)
+def test_static_dns_records_are_validated(tmp_path: Path, record: str, message: str) -> None:
+    text = CONTRACT.replace("timeout = 5.0", f"timeout = 5.0\nstatic = [{record}]")
+    with pytest.raises(ConfigError, match=message):
+        config.load(write(tmp_path, text))

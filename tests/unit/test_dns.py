@@ -81,3 +81,26 @@ def test_the_budget_bounds_each_lookup_and_then_refuses() -> None:
     time.sleep(0.55)
     with pytest.raises(DNSError, match="budget"):
         budgeted.lookup("b.example", "A")
+
+
+def test_static_records_answer_without_dns() -> None:
+    from inboxpay.dns import static_record
+
+    long_key = "v=DKIM1; k=rsa; p=" + "A" * 400
+    stub = Stub(dns.exception.Timeout())  # the network would fail
+    r = CachingResolver(
+        ["127.0.0.1"],
+        static=[
+            static_record("S1._domainkey.Sample.test.", "TXT", long_key),
+            static_record("sample.test", "MX", "10 mx.sample.test."),
+        ],
+    )
+    r._resolver.resolve = stub  # type: ignore[method-assign]
+    (txt,) = r.lookup("s1._domainkey.sample.test", "TXT")
+    assert isinstance(txt.value, tuple) and b"".join(txt.value).decode() == long_key
+    assert all(len(s) <= 255 for s in txt.value)  # split as DNS would
+    assert r.lookup("sample.test", "MX")[0].value == (10, "mx.sample.test")
+    assert r.lookup("sample.test", "TXT") == []  # a static name never falls through to DNS
+    assert stub.calls == 0
+    with pytest.raises(DNSError):
+        r.lookup("elsewhere.test", "TXT")  # other names still go to DNS
