@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from inboxpay.config import DEFAULT_PARTNERS
+from inboxpay import sample
+from inboxpay.config import DEFAULT_PARTNERS, Partner
 from inboxpay.errors import ConfigError
 from inboxpay.keys import generate_recipient_key, generate_signing_key
 from inboxpay.processor.keys import generate_api_key, generate_processor_key, public_jwk_of
@@ -18,18 +19,30 @@ def _list(values: tuple[str, ...]) -> str:
     return "[" + ", ".join(f'"{v}"' for v in values) + "]"
 
 
+#: The development sender of `inboxpay send-sample`, authenticated by [[dns.static]].
+SAMPLE_PARTNER = Partner("sample", "InboxPay Sample Billing", (sample.DOMAIN,), (sample.URL_HOST,))
+
+
+def _static(records: list[tuple[str, str, str]]) -> str:
+    return "\n".join(
+        f'[[dns.static]]\nname = "{n}"\ntype = "{t}"\nvalue = "{v}"\n' for n, t, v in records
+    )
+
+
 def render(
     authserv_id: str = "localhost",
     port: int = 8894,
     sidecar_port: int = 8080,
     sandbox_port: int = 8090,
+    static: list[tuple[str, str, str]] | None = None,
 ) -> str:
     partners = "\n".join(
         f'[[partners]]\nid = "{p.id}"\nname = "{p.name}"\n'
         f"sender_domains = {_list(p.sender_domains)}\n"
         f"invoice_url_hosts = {_list(p.invoice_url_hosts)}\n"
-        for p in DEFAULT_PARTNERS
+        for p in (*DEFAULT_PARTNERS, SAMPLE_PARTNER)
     )
+    records = _static(static or [])
     return f"""\
 # InboxPay development configuration, written by `inboxpay init`.
 # Every key is documented in docs/configuration.md.
@@ -45,6 +58,9 @@ port = 53
 timeout = 5.0
 message_budget = 20.0                 # all DNS for one message; keep under milter_content_timeout
 
+# Development only: the sample sender's SPF, DKIM and DMARC records, answered
+# locally so `inboxpay send-sample` authenticates without a zone server.
+{records}
 [signing]
 key_file = "keys/card-signing.pem"          # Ed25519 private key, PKCS#8 PEM
 recipient_key_file = "keys/recipient.key"  # recipient-hash HMAC secret, shared with the sidecar
@@ -53,7 +69,8 @@ recipient_key_file = "keys/recipient.key"  # recipient-hash HMAC secret, shared 
 alignment = "relaxed"                 # or "strict"; a sender's DMARC adkim=s/aspf=s wins
 
 # Partners and merchants allowed to send payment requests. When present, this
-# list replaces the built-in defaults, which are written out here.
+# list replaces the built-in defaults, which are written out here (with the
+# development "sample" sender; remove it in production).
 {partners}
 # Organizations not listed are enabled:
 # [orgs."example.org"]
@@ -93,6 +110,7 @@ ledger = "sandbox-ledger.db"
 
 
 KEY_FILES = (
+    "sample-dkim.pem",
     "card-signing.pem",
     "recipient.key",
     "webmail-issuer.pem",
@@ -120,5 +138,6 @@ def init(directory: Path, authserv_id: str = "localhost", **ports: int) -> Path:
     public = json.dumps(public_jwk_of(keys / "processor-sandbox.jwk"), indent=2)
     (keys / "processor-sandbox.pub.jwk").write_text(public + "\n")
     generate_api_key(keys / "processor-api.key")
-    config.write_text(render(authserv_id, **ports))
+    dkim_txt = sample.generate_dkim_key(keys / "sample-dkim.pem")
+    config.write_text(render(authserv_id, static=sample.static_records(dkim_txt), **ports))
     return config

@@ -143,6 +143,22 @@ def cmd_rotate_vault(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_send_sample(args: argparse.Namespace) -> int:
+    from inboxpay import sample
+
+    cfg = config.load(args.config)
+    key_file = cfg.path.parent / "keys" / "sample-dkim.pem"
+    if not key_file.exists():
+        raise ConfigError(f"{key_file}: missing; the sample sender comes from `inboxpay init`")
+    host, _, port = args.smtp.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--smtp: expected HOST:PORT, got {args.smtp!r}")
+    raw = sample.signed(sample.message(args.to, args.amount), key_file)
+    sample.send(raw, args.to, host, int(port))
+    print(f"sent a signed sample invoice to {args.to} through {args.smtp}")
+    return EXIT_OK
+
+
 def register(sub: Subparsers, keys: Subparsers) -> None:
     p = command(sub, "sidecar", "serve the pay API for webmail", "inboxpay sidecar --config FILE")
     config_arg(p)
@@ -170,6 +186,18 @@ def register(sub: Subparsers, keys: Subparsers) -> None:
     config_arg(p)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(handler=cmd_sandbox)
+
+    p = command(
+        sub,
+        "send-sample",
+        "submit a signed sample invoice through the local MTA (development)",
+        "inboxpay send-sample --config dev/inboxpay.toml --to you@localhost",
+    )
+    config_arg(p)
+    p.add_argument("--to", required=True, help="the recipient address")
+    p.add_argument("--smtp", default="127.0.0.1:25", help="the MTA to submit to (HOST:PORT)")
+    p.add_argument("--amount", default="70.00", help="the invoice amount in USD")
+    p.set_defaults(handler=cmd_send_sample)
 
     p = command(
         sub, "org", "the per-organization pay switch", "inboxpay org show example.org --config FILE"
