@@ -92,7 +92,7 @@ def test_send_sample_gets_a_card(dev: tuple[Path, PrivatePostfix]) -> None:
     wait_until(lambda: bool(queue_ids()), 20, "sample delivery")
     queue_id = queue_ids()[0]
     raw = wait_for_delivery(
-        postfix.maildir(BOB), queue_ids[0], postfix_log=lambda: postfix.log_since(start)
+        postfix.maildir(BOB), queue_id, postfix_log=lambda: postfix.log_since(start)
     )
     d = Delivery(queue_id, BOB, raw)
     assert milter_warnings(postfix.log_since(start)) == []
