@@ -44,3 +44,7 @@ def setup(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Database drivers log statements with their bound values (emails, addresses,
+    # sealed blobs) at debug level: keep them quiet whatever our own level is.
+    for name in ("aiosqlite", "asyncpg"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -19,7 +19,10 @@ from inboxpay.config import Issuer
 from inboxpay.errors import ConfigError
 from inboxpay.sidecar.errors import Unauthorized
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}$")
+# No whitespace, control characters or lone surrogates: a subject is stored as an owner.
+_EMAIL = re.compile(
+    r"^[^@\s\x00-\x1f\x7f\ud800-\udfff]{1,64}@[^@\s\x00-\x1f\x7f\ud800-\udfff]{1,253}$"
+)
 _LEEWAY = 30
 
 Key = OKPKey | OctKey

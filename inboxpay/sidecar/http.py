@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
 
-from inboxpay.sidecar.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from inboxpay.sidecar.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from inboxpay.sidecar.schema import Schema, validate
 
 
@@ -21,9 +22,22 @@ async def read_json(request: web.Request, schema: Schema) -> dict[str, Any]:
         raise PayloadTooLarge("request body is too large") from None
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deep nesting
         raise BadRequest("request body is not valid JSON", "invalid_json") from None
     return validate(data, schema)
+
+
+#: Every id the sidecar hands out (pm_..., pay_...). Anything else names no object, and must
+#: not reach the store: PostgreSQL refuses a NUL in text, which would read as an outage.
+_ID = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
+def path_id(request: web.Request) -> str:
+    """The ``{id}`` of the route; 404 when it cannot be one of ours."""
+    value = request.match_info["id"]
+    if not _ID.fullmatch(value):
+        raise NotFound("no such object", "not_found")
+    return value
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:

@@ -22,6 +22,7 @@ class Field:
     pattern: str | None = None
     minimum: int | None = None
     maximum: int | None = None
+    range_code: str = "invalid_field"  # the error code for a value below minimum or above maximum
     properties: Mapping[str, Field] | None = None
     description: str = ""
 
@@ -44,7 +45,7 @@ def _check(value: object, field: Field, where: str) -> object:
         if (field.minimum is not None and value < field.minimum) or (
             field.maximum is not None and value > field.maximum
         ):
-            raise BadRequest(f"{where} must be {field.minimum}..{field.maximum}", "invalid_field")
+            raise BadRequest(f"{where} must be {field.minimum}..{field.maximum}", field.range_code)
         return value
     if field.kind == "boolean":
         if not isinstance(value, bool):
@@ -99,8 +100,18 @@ def openapi(schema: Schema) -> dict[str, Any]:
     return out
 
 
+#: One character of text: no C0 control, DEL or lone surrogate (no store can encode one).
+_CHAR = r"[^\x00-\x1f\x7f\ud800-\udfff]"
+_EMAIL_CHAR = r"[^@\s\x00-\x1f\x7f\ud800-\udfff]"
+
+
 def _text(max_length: int, required: bool = False, description: str = "") -> Field:
-    return Field("string", required, max_length, r"[^\x00-\x1f\x7f]*", description=description)
+    return Field("string", required, max_length, _CHAR + "*", description=description)
+
+
+def _expiry(required: bool, minimum: int, maximum: int) -> Field:
+    # The documented code for every expiry problem, the range included.
+    return Field("integer", required, minimum=minimum, maximum=maximum, range_code="invalid_expiry")
 
 
 ADDRESS: Schema = {
@@ -118,23 +129,23 @@ VERIFY_CARD: Schema = {
 
 PAYMENT_METHOD_CREATE: Schema = {
     "number": Field("string", True, 32, r"[0-9 -]{12,32}", description="card number"),
-    "exp_month": Field("integer", True, minimum=1, maximum=12),
-    "exp_year": Field("integer", True, minimum=2000, maximum=2100),
+    "exp_month": _expiry(True, 1, 12),
+    "exp_year": _expiry(True, 2000, 2100),
     "name": _text(200, True, "cardholder name"),
     "billing_address": Field("object", properties=ADDRESS),
     "nickname": _text(60),
 }
 
 PAYMENT_METHOD_UPDATE: Schema = {
-    "exp_month": Field("integer", minimum=1, maximum=12),
-    "exp_year": Field("integer", minimum=2000, maximum=2100),
+    "exp_month": _expiry(False, 1, 12),
+    "exp_year": _expiry(False, 2000, 2100),
     "billing_address": Field("object", properties=ADDRESS),
     "nickname": _text(60),
 }
 
 BILLING_PROFILE: Schema = {
     "name": _text(200, True),
-    "email": Field("string", True, 254, r"[^@\s]{1,64}@[^@\s]{1,189}"),
+    "email": Field("string", True, 254, rf"{_EMAIL_CHAR}{{1,64}}@{_EMAIL_CHAR}{{1,189}}"),
     "address": Field("object", properties=ADDRESS),
 }
 

@@ -5,7 +5,7 @@ move to a top-level conftest unchanged."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ import pytest_asyncio
 from inboxpay.store.engine import open_database
 from inboxpay.store.sql import SqlStore
 
-from .pg import ClusterError, fresh_database, throwaway_cluster
+from .pg import fresh_database
 from .samples import START
 
 
@@ -30,17 +30,6 @@ class FakeClock:
     def advance(self, **delta: float) -> datetime.datetime:
         self.now += datetime.timedelta(**delta)
         return self.now
-
-
-@pytest.fixture(scope="session")
-def pg_dsn() -> Iterator[str]:
-    """A PostgreSQL server for the session. Fails (never skips) when none can start: a
-    missing server must not turn the PostgreSQL half of the suite green."""
-    try:
-        with throwaway_cluster() as dsn:
-            yield dsn
-    except ClusterError as e:
-        pytest.fail(str(e), pytrace=False)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import re
 from aiohttp import web
 
 from inboxpay.sidecar.errors import BadRequest
-from inboxpay.sidecar.http import json_response, read_json
+from inboxpay.sidecar.http import json_response, path_id, read_json
 from inboxpay.sidecar.schema import PAYMENT_CREATE
 from inboxpay.sidecar.state import services, user
 
@@ -37,4 +37,4 @@ async def list_payments(request: web.Request) -> web.Response:
 @routes.get("/v1/payments/{id}")
 async def get_payment(request: web.Request) -> web.Response:
     principal = user(request)
-    return json_response(await services(request).payments.get(principal, request.match_info["id"]))
+    return json_response(await services(request).payments.get(principal, path_id(request)))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from inboxpay.sidecar.http import json_response, read_json
+from inboxpay.sidecar.http import json_response, path_id, read_json
 from inboxpay.sidecar.schema import BILLING_PROFILE, PAYMENT_METHOD_CREATE, PAYMENT_METHOD_UPDATE
 from inboxpay.sidecar.state import services, user
 
@@ -25,21 +25,22 @@ async def add_method(request: web.Request) -> web.Response:
 @routes.get("/v1/payment-methods/{id}")
 async def get_method(request: web.Request) -> web.Response:
     principal = user(request)
-    return json_response(await services(request).wallet.get(principal, request.match_info["id"]))
+    return json_response(await services(request).wallet.get(principal, path_id(request)))
 
 
 @routes.patch("/v1/payment-methods/{id}")
 async def update_method(request: web.Request) -> web.Response:
     principal = user(request)
+    method_id = path_id(request)
     body = await read_json(request, PAYMENT_METHOD_UPDATE)
     wallet = services(request).wallet
-    return json_response(await wallet.update(principal, request.match_info["id"], body))
+    return json_response(await wallet.update(principal, method_id, body))
 
 
 @routes.delete("/v1/payment-methods/{id}")
 async def delete_method(request: web.Request) -> web.Response:
     principal = user(request)
-    await services(request).wallet.delete(principal, request.match_info["id"])
+    await services(request).wallet.delete(principal, path_id(request))
     return web.Response(status=204)
 
 
