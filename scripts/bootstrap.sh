@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: libmilter-dev builds pymilter; postfix and dnsmasq run the end-to-end
-# tests; postgresql provides the server binaries for the throwaway test cluster.
-APT_PACKAGES=(libmilter-dev postfix dnsmasq-base postgresql)
+# tests; postgresql provides the server binaries for the throwaway test cluster; chromium
+# runs the pane's browser tests (driven by Playwright, never its own browser download).
+APT_PACKAGES=(libmilter-dev postfix dnsmasq-base postgresql chromium)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

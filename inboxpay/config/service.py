@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,6 +35,21 @@ class SidecarConfig:
     token_max_lifetime: int = 900
     max_body_bytes: int = 262144  # a JSON-escaped 8 KiB card fits; abuse does not
     reconcile_after: int = 60
+    # Development only: /demo/ lists this Maildir and hands out tokens for demo_user.
+    demo_maildir: Path | None = None
+    demo_user: str = "you@localhost"
+
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,253}")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -110,10 +127,19 @@ def sidecar(s: Section, base: Path) -> SidecarConfig:
         token_max_lifetime=s.get("token_max_lifetime", int, d.token_max_lifetime),
         max_body_bytes=s.get("max_body_bytes", int, d.max_body_bytes),
         reconcile_after=s.get("reconcile_after", int, d.reconcile_after),
+        demo_maildir=path(s, "demo_maildir", base) if "demo_maildir" in s.data else None,
+        demo_user=s.get("demo_user", str, d.demo_user).strip().lower(),
     )
     s.check("token_max_lifetime", 30 <= config.token_max_lifetime <= 86400, "must be 30..86400")
     s.check("max_body_bytes", 1024 <= config.max_body_bytes <= 1048576, "must be 1024..1048576")
     s.check("reconcile_after", 5 <= config.reconcile_after <= 86400, "must be 5..86400")
+    s.check("demo_user", bool(_EMAIL.fullmatch(config.demo_user)), "not an email address")
+    # The demo hands a token to whoever asks: never let it listen beyond this machine.
+    s.check(
+        "demo_maildir",
+        config.demo_maildir is None or _loopback(host),
+        "the development demo needs a loopback [sidecar] listen address",
+    )
     s.finish()
     return config
 

@@ -20,7 +20,7 @@ from inboxpay.sidecar.auth import TokenVerifier, load_issuer_key
 from inboxpay.sidecar.metrics import METRICS, Metrics
 from inboxpay.sidecar.middleware import cors_middleware, error_middleware
 from inboxpay.sidecar.paying import PayContext, PaymentService
-from inboxpay.sidecar.routes import admin, cards, meta, payments, wallet
+from inboxpay.sidecar.routes import admin, cards, demo, meta, pane, payments, wallet
 from inboxpay.sidecar.state import CONFIG, SERVICES, Services
 from inboxpay.sidecar.wallet import Wallet
 from inboxpay.store.engine import open_store
@@ -113,8 +113,10 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_services)
-    for module in (meta, cards, wallet, payments, admin):
+    for module in (meta, cards, wallet, payments, admin, pane):
         app.add_routes(module.routes)
+    if config.sidecar.demo_maildir is not None:  # development only: docs/embedding.md
+        app.add_routes(demo.routes)
     return app
 
 
