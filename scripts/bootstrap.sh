@@ -6,20 +6,27 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: libmilter-dev builds pymilter; postfix and dnsmasq run the end-to-end
 # tests; postgresql provides the server binaries for the throwaway test cluster; chromium
-# runs the pane's browser tests (driven by Playwright, never its own browser download).
-APT_PACKAGES=(libmilter-dev postfix dnsmasq-base postgresql chromium)
+# runs the pane's browser tests (driven by Playwright, never its own browser download);
+# m4 builds the private Sendmail test config; systemd brings systemd-analyze for the units.
+APT_PACKAGES=(libmilter-dev postfix dnsmasq-base postgresql chromium m4 systemd python3-venv)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "bootstrap: installing ${missing[*]}"
   # Postfix must not configure or start a system instance: tests run private ones.
   echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The Sendmail test downloads Debian's sendmail packages (never installs them, they
+# conflict with postfix): apt needs its package lists for that, once.
+if [ ! -e build/e2e-sendmail/prefix/.unpacked ] && ! compgen -G "/var/lib/apt/lists/*_Packages" >/dev/null; then
+  $SUDO apt-get update -qq
 fi
 
 PY=${PYTHON:-python3}

@@ -1,0 +1,1 @@
+"""Operations: the systemd units, checked offline and by running what they start."""
