@@ -17,6 +17,7 @@ from inboxpay.milter.analyze import Limits
 from inboxpay.milter.decide import Policy
 from inboxpay.milter.facts import MessageFacts
 from inboxpay.milter.filter import InboxPayMilter
+from inboxpay.milter.listener import serve
 from inboxpay.milter.orgsync import OrgSync
 from inboxpay.milter.pipeline import Outcome, Settings, process
 
@@ -84,4 +85,4 @@ def run(config: Config) -> None:
     # Last resort only (eom catches everything): never TEMPFAIL mail for our own failure.
     Milter.set_exception_policy(Milter.CONTINUE)
     _log.info("milter listening", extra={"socket": config.milter.socket})
-    Milter.runmilter(NAME, config.milter.socket, config.milter.timeout)
+    serve(NAME, config.milter.socket, config.milter.timeout)
