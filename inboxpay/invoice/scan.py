@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -32,7 +33,15 @@ class MarkupScan:
         return [b for _, blocks in self.found for b in blocks]
 
 
+# A content type is never transfer-encoded, so mail without these bytes has no HTML part.
+_HTML = re.compile(rb"text/html", re.IGNORECASE)
+
+
 def scan(message: RawMessage) -> MarkupScan:
+    if not any(_HTML.search(v) for v in message.values("Content-Type")) and not _HTML.search(
+        message.body
+    ):
+        return MarkupScan(())  # most mail: skip the MIME walk
     found = []
     for part in html_parts(message.headers, message.body):
         blocks = find_payment_markup(part.text)
