@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from inboxpay import sample
+from inboxpay import devmta, sample
 from inboxpay.config import DEFAULT_PARTNERS, Partner
 from inboxpay.errors import ConfigError
 from inboxpay.keys import generate_recipient_key, generate_signing_key
@@ -18,6 +18,10 @@ CONFIG_NAME = "inboxpay.toml"
 def _list(values: tuple[str, ...]) -> str:
     return "[" + ", ".join(f'"{v}"' for v in values) + "]"
 
+
+#: The demo inbox's user, and the Maildir `inboxpay dev-mta` delivers that user's mail to.
+DEMO_USER = "you@localhost"
+DEMO_MAILDIR = f"{devmta.MAIL_FOLDER}/{DEMO_USER}"
 
 #: The development sender of `inboxpay send-sample`, authenticated by [[dns.static]].
 SAMPLE_PARTNER = Partner("sample", "InboxPay Sample Billing", (sample.DOMAIN,), (sample.URL_HOST,))
@@ -82,6 +86,11 @@ listen = "127.0.0.1:{sidecar_port}"
 audience = "inboxpay"
 webmail_origins = ["http://127.0.0.1:{sidecar_port}"]
 admin_subjects = ["admin@localhost"]
+# Development only, remove both lines in production: the demo inbox at
+# http://127.0.0.1:{sidecar_port}/demo/ lists this Maildir (where `inboxpay dev-mta` delivers
+# demo_user's mail) and gives a token for demo_user to anyone who can reach the sidecar.
+demo_maildir = "{DEMO_MAILDIR}"
+demo_user = "{DEMO_USER}"
 
 [[sidecar.issuers]]                   # a webmail backend that signs user tokens
 iss = "dev-webmail"

@@ -1,15 +1,19 @@
-"""Service-side subcommands: sidecar, token, processor-sandbox, org, db, keys rotate-vault."""
+"""Service-side subcommands: sidecar, token, processor-sandbox, send-sample, dev-mta, org, db,
+keys rotate-vault."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from inboxpay import config
 from inboxpay.cli.common import EXIT_OK, Subparsers, boolean, command, config_arg
+from inboxpay.devmta import DEFAULT_LISTEN
 from inboxpay.errors import ConfigError
 from inboxpay.store.api import Store
 
@@ -159,6 +163,40 @@ def cmd_send_sample(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_dev_mta(args: argparse.Namespace) -> int:
+    from inboxpay import devmta
+
+    cfg = config.load(args.config)
+    if os.geteuid() != 0:
+        raise devmta.DevMtaError(
+            "dev-mta needs root: Postfix's master switches users and the Maildirs are handed "
+            "to the delivery uid. Run it with sudo (or as root, like `make run`)."
+        )
+    sc = cfg.sidecar
+    mta = devmta.for_config(
+        cfg.path.parent,
+        cfg.milter.socket,
+        cfg.milter.authserv_id,
+        sc.demo_user,
+        sc.demo_maildir,
+        args.listen,
+        args.rcpt,
+    )
+    mta.start()
+    listen = f"{mta.host}:{mta.smtp_port}"
+    print(f"dev-mta: a private Postfix (development only) on {listen}, milter {mta.milter}")
+    for address, maildir in mta.mailboxes.items():
+        print(f"  mail to {address} lands in {maildir}/ (a Maildir: new/, cur/)")
+    if sc.demo_maildir is None:
+        print("  ([sidecar] demo_maildir is not set: the demo inbox at /demo/ is off)")
+    print(f"  Postfix log: {mta.paths.log}; nothing is ever sent out")
+    print(f"  try: inboxpay send-sample --config {args.config} --to {sc.demo_user} --smtp {listen}")
+    print("Ctrl-C stops it.", flush=True)
+    devmta.serve(mta, sys.stdout)
+    print("dev-mta: Postfix stopped", flush=True)
+    return EXIT_OK
+
+
 def register(sub: Subparsers, keys: Subparsers) -> None:
     p = command(sub, "sidecar", "serve the pay API for webmail", "inboxpay sidecar --config FILE")
     config_arg(p)
@@ -198,6 +236,29 @@ def register(sub: Subparsers, keys: Subparsers) -> None:
     p.add_argument("--smtp", default="127.0.0.1:25", help="the MTA to submit to (HOST:PORT)")
     p.add_argument("--amount", default="70.00", help="the invoice amount in USD")
     p.set_defaults(handler=cmd_send_sample)
+
+    p = command(
+        sub,
+        "dev-mta",
+        "run a private Postfix with the milter attached, delivering to the demo inbox "
+        "(development; needs root)",
+        "sudo inboxpay dev-mta --config dev/inboxpay.toml",
+    )
+    config_arg(p)
+    p.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"where smtpd listens (loopback only; default {DEFAULT_LISTEN})",
+    )
+    p.add_argument(
+        "--rcpt",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="also accept mail for ADDRESS, into mail/ADDRESS/ next to the config (repeatable)",
+    )
+    p.set_defaults(handler=cmd_dev_mta)
 
     p = command(
         sub, "org", "the per-organization pay switch", "inboxpay org show example.org --config FILE"

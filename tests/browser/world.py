@@ -169,15 +169,13 @@ def _configure(path: Path, webmail: str, sidecar: str) -> None:
     """Our webmail's origin (and the sidecar's own, for the demo) may embed the pane;
     the demo inbox reads ``mail/``."""
     text = path.read_text()
-    text, n = re.subn(
-        r"^webmail_origins = .*$",
-        f'webmail_origins = ["{webmail}", "{sidecar}"]\n'
-        f'demo_maildir = "mail/"\ndemo_user = "{DEMO_USER}"',
-        text,
-        count=1,
-        flags=re.MULTILINE,
-    )
-    assert n == 1, "inboxpay init no longer writes [sidecar] webmail_origins"
+    for key, value in (
+        ("webmail_origins", f'["{webmail}", "{sidecar}"]'),
+        ("demo_maildir", '"mail/"'),
+        ("demo_user", f'"{DEMO_USER}"'),
+    ):
+        text, n = re.subn(rf"^{key} = .*$", f"{key} = {value}", text, count=1, flags=re.MULTILINE)
+        assert n == 1, f"inboxpay init no longer writes [sidecar] {key}"
     path.write_text(text)
 
 

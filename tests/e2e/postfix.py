@@ -1,90 +1,31 @@
-"""A private Postfix instance: own config, queue, data and mail directories, own port.
+"""The e2e suite's private Postfix: ``inboxpay/devmta.py`` with the harness's conventions.
 
-Nothing here touches the system Postfix: every command runs with ``-c`` on the
-generated config directory, and the instance listens on 127.0.0.1 only.
+Everything (config, queue, data, log under ``postfix/``; Maildirs under ``mail/``) lives in
+the test's work directory, smtpd listens on 127.0.0.1 only, and the milter is reached on
+127.0.0.1 at the port the test gives. The generic logic is in :mod:`inboxpay.devmta`,
+which ``inboxpay dev-mta`` runs for development.
 """
 
 from __future__ import annotations
 
-import os
-import pwd
-import re
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
-from .procs import accepts_tcp, require_program, tail, wait_until
+from inboxpay import devmta
+from inboxpay.devmta import DevMta, milter_warnings
 
-SNIPPET = Path(__file__).resolve().parents[2] / "config" / "postfix" / "main.cf.snippet"
-# The socket the shipped snippet points at; the harness swaps in its own port.
-_SNIPPET_SOCKET = re.compile(r"^(smtpd_milters\s*=\s*)inet:127\.0\.0\.1:\d+\s*$", re.MULTILINE)
-# Any warning that names a milter: with milter_default_action = accept this is
-# the only trace left when Postfix skips the milter.
-_MILTER_WARNING = re.compile(r"warning:.*milter", re.IGNORECASE)
+from .procs import require_program
 
-_MASTER_CF = """\
-# service type  private unpriv  chroot  wakeup  maxproc command
-{port}    inet  n       -       n       -       -       smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-virtual   unix  -       n       n       -       -       virtual
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
+SNIPPET = devmta.SNIPPET
+
+__all__ = ["SNIPPET", "PrivatePostfix", "milter_snippet", "milter_warnings"]
 
 
 def milter_snippet(milter_port: int, snippet: Path = SNIPPET) -> str:
     """The shipped snippet with only the milter socket replaced by the test's."""
-    text = snippet.read_text("utf-8")
-    replaced, count = _SNIPPET_SOCKET.subn(rf"\g<1>inet:127.0.0.1:{milter_port}", text)
-    if count != 1:
-        raise RuntimeError(f"{snippet}: expected one 'smtpd_milters = inet:127.0.0.1:PORT' line")
-    return replaced
+    return devmta.milter_snippet(f"inet:127.0.0.1:{milter_port}", snippet)
 
 
-def milter_warnings(log_text: str) -> list[str]:
-    return [line for line in log_text.splitlines() if _MILTER_WARNING.search(line)]
-
-
-@dataclass(frozen=True)
-class Layout:
-    root: Path
-
-    @property
-    def config(self) -> Path:
-        return self.root / "postfix-config"
-
-    @property
-    def queue(self) -> Path:
-        return self.root / "postfix-queue"
-
-    @property
-    def data(self) -> Path:
-        return self.root / "postfix-data"
-
-    @property
-    def mail(self) -> Path:
-        return self.root / "mail"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "postfix.log"
-
-
-class PrivatePostfix:
+class PrivatePostfix(DevMta):
     """Runs ``postfix -c CONFIG start`` on a generated config; mail lands in Maildirs."""
 
     def __init__(
@@ -95,123 +36,15 @@ class PrivatePostfix:
         hostname: str,
         recipients: tuple[str, ...],
     ) -> None:
-        self.paths = Layout(workdir)
-        self.smtp_port = smtp_port
+        # Fail (never skip, never a bare error) when Postfix is not installed.
+        require_program("postfix", "apt-get install postfix")
+        super().__init__(
+            workdir / devmta.POSTFIX_FOLDER,
+            listen=f"127.0.0.1:{smtp_port}",
+            milter=f"inet:127.0.0.1:{milter_port}",
+            hostname=hostname,
+            mailboxes={r: workdir / devmta.MAIL_FOLDER / r.lower() for r in recipients},
+            purpose="tests",
+        )
         self.milter_port = milter_port
-        self.hostname = hostname
         self.recipients = recipients
-        self._postfix = require_program("postfix", "apt-get install postfix")
-        self._started = False
-
-    def main_cf(self, mail_uid: int, mail_gid: int) -> str:
-        p = self.paths
-        base = f"""\
-# Generated by tests/e2e/postfix.py for one test session.
-compatibility_level = 3.6
-queue_directory = {p.queue}
-data_directory = {p.data}
-myhostname = {self.hostname}
-mydomain = test.example
-myorigin = $myhostname
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-# A private instance exits silently with status 1 if the log is outside these prefixes.
-maillog_file = {p.log}
-maillog_file_prefixes = {self.paths.root}
-smtpd_authorized_xclient_hosts = 127.0.0.0/8
-# XCLIENT supplies the client name; never ask the system resolver about 127.0.0.1.
-smtpd_peername_lookup = no
-smtpd_relay_restrictions = permit_auth_destination, reject
-smtpd_recipient_restrictions =
-virtual_mailbox_domains = {", ".join(self.recipient_domains())}
-virtual_mailbox_base = {p.mail}
-virtual_mailbox_maps = inline:{{ {self.mailbox_map()} }}
-virtual_uid_maps = static:{mail_uid}
-virtual_gid_maps = static:{mail_gid}
-# No mail ever leaves: bounces and anything else non-local die here, not in DNS.
-default_transport = error:outbound mail is disabled in tests
-relay_transport = error:outbound mail is disabled in tests
-alias_maps =
-alias_database =
-local_recipient_maps =
-biff = no
-smtputf8_enable = no
-message_size_limit = 10240000
-"""
-        return (
-            base + "\n# --- config/postfix/main.cf.snippet ---\n" + milter_snippet(self.milter_port)
-        )
-
-    def recipient_domains(self) -> list[str]:
-        return sorted({address.rsplit("@", 1)[1] for address in self.recipients})
-
-    def mailbox_map(self) -> str:
-        # user@domain -> domain/user/ ; the trailing slash asks for a Maildir. A
-        # regexp: table cannot do this: virtual(8) refuses $n substitution here.
-        return ", ".join(f"{address}={self.maildir_rel(address)}/" for address in self.recipients)
-
-    @staticmethod
-    def maildir_rel(address: str) -> str:
-        local, domain = address.rsplit("@", 1)
-        return f"{domain}/{local}"
-
-    def write_config(self) -> None:
-        p = self.paths
-        # The virtual agent delivers as this uid; it must not be root and must
-        # reach the mail dir. "nobody" exists on every Debian system.
-        uid, gid = 65534, 65534
-        for d in (p.config, p.queue, p.data, p.mail):
-            d.mkdir(parents=True, exist_ok=True)
-        os.chown(p.mail, uid, gid)
-        # Postfix daemons write their data_directory as mail_owner.
-        owner = pwd.getpwnam("postfix")
-        os.chown(p.data, owner.pw_uid, owner.pw_gid)
-        (p.config / "main.cf").write_text(self.main_cf(uid, gid), "utf-8")
-        (p.config / "master.cf").write_text(_MASTER_CF.format(port=self.smtp_port), "utf-8")
-
-    def _run(self, *args: str) -> None:
-        cmd = [self._postfix, "-c", str(self.paths.config), *args]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}{done.stderr}\n"
-                f"log {self.paths.log}:\n{tail(self.paths.log)}"
-            )
-
-    def start(self) -> None:
-        if os.geteuid() != 0:
-            raise RuntimeError("a private Postfix instance needs root (postfix start, chown)")
-        self.write_config()
-        # "start" runs "check", which creates the queue subdirectories; we do not
-        # run set-permissions, as it also re-owns the system's Postfix programs.
-        self._run("start")
-        self._started = True
-        wait_until(
-            lambda: accepts_tcp("127.0.0.1", self.smtp_port),
-            timeout=15,
-            what=f"postfix smtpd on 127.0.0.1:{self.smtp_port} (log {self.paths.log})",
-        )
-
-    def stop(self) -> None:
-        if self._started:
-            self._run("stop")
-            self._started = False
-
-    def log_size(self) -> int:
-        try:
-            return self.paths.log.stat().st_size
-        except FileNotFoundError:
-            return 0
-
-    def log_since(self, offset: int) -> str:
-        try:
-            with self.paths.log.open("rb") as f:
-                f.seek(offset)
-                return f.read().decode("utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def maildir(self, address: str) -> Path:
-        return self.paths.mail / self.maildir_rel(address)

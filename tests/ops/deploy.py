@@ -162,6 +162,9 @@ def production_config(text: str, root: Path, dns_port: int) -> str:
         (r'(?m)^ledger = "sandbox-ledger\.db"', f'ledger = "{root}{STATE_DIR}/sandbox-ledger.db"'),
         # The test world's resolver, not the host's (the one [dns] port line).
         (r"(?m)^port = 53$", f"port = {dns_port}"),
+        # Production runs without the development demo inbox.
+        (r"(?m)^demo_maildir = .*\n", ""),
+        (r"(?m)^demo_user = .*\n", ""),
     ]
     for pattern, replacement in edits:
         text, count = re.subn(pattern, replacement, text)
