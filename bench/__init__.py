@@ -1,0 +1,1 @@
+"""Benchmarks: scripts run by hand, never by CI (see README.md here)."""
