@@ -21,10 +21,8 @@ from joserfc.jwk import ECKey
 
 from inboxpay import __version__
 from inboxpay.errors import ConfigError
-from inboxpay.processor.adapter import Processor
 from inboxpay.processor.errors import (
     MalformedMessage,
-    ProcessorError,
     ProcessorRejected,
     ProcessorTimeout,
     ProcessorUnavailable,
@@ -32,39 +30,17 @@ from inboxpay.processor.errors import (
 from inboxpay.processor.keys import load_api_key, load_public_jwk_file
 from inboxpay.processor.protocol import (
     CHARGE_ID,
-    BillingAddress,
     CardSecret,
     ChargeRequest,
     ChargeResult,
-    ChargeStatus,
     ErrorCode,
-    InvoiceRef,
-    Merchant,
     error_code_of,
     is_http_url,
     ledger_from_json,
 )
 from inboxpay.processor.seal import seal_card
 
-# The sidecar imports the adapter and its vocabulary from this one module.
-__all__ = [
-    "BillingAddress",
-    "CardSecret",
-    "ChargeRequest",
-    "ChargeResult",
-    "ChargeStatus",
-    "InvoiceRef",
-    "Merchant",
-    "Processor",
-    "ProcessorClient",
-    "ProcessorError",
-    "ProcessorRejected",
-    "ProcessorSettings",
-    "ProcessorTimeout",
-    "ProcessorUnavailable",
-    "open_processor",
-    "seal_card",
-]
+__all__ = ["ProcessorClient", "ProcessorSettings", "open_processor"]
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from inboxpay.errors import ConfigError
-from inboxpay.processor.client import ChargeStatus, open_processor
+from inboxpay.processor.client import open_processor
+from inboxpay.processor.protocol import ChargeStatus
 from inboxpay.processor.sandbox import public_jwk_of, settings_from_config
 
 from .helpers import Keys, card, request
