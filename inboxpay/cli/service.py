@@ -14,8 +14,9 @@ from typing import TypeVar
 from inboxpay import config
 from inboxpay.cli.common import EXIT_OK, Subparsers, boolean, command, config_arg
 from inboxpay.devmta import DEFAULT_LISTEN
-from inboxpay.errors import ConfigError
+from inboxpay.errors import ConfigError, InboxPayError
 from inboxpay.store.api import Store
+from inboxpay.store.model import NotFound, Payment
 
 T = TypeVar("T")
 
@@ -147,6 +148,52 @@ def cmd_rotate_vault(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _payment_line(p: Payment) -> dict[str, object]:
+    return {
+        "id": p.id,
+        "owner": p.owner,
+        "status": p.status,
+        "decline_reason": p.decline_reason or None,
+        "amount": p.details.get("amount"),
+        "currency": p.currency,
+        "merchant": p.details.get("merchant"),
+        "invoice_number": p.details.get("invoice_number"),
+        "partner": p.details.get("partner"),
+        "card": f"{p.details.get('brand')} {p.details.get('last4')}",
+        "processor": p.processor,
+        "processor_ref": p.processor_ref or None,
+        "created_at": p.created_at.isoformat(),
+        "updated_at": p.updated_at.isoformat(),
+    }
+
+
+def cmd_payments_list(args: argparse.Namespace) -> int:
+    cfg = config.load(args.config)
+
+    async def work(store: Store) -> list[Payment]:
+        if args.user:
+            return await store.list_payments(args.user.lower(), args.limit)
+        return await store.list_all_payments(args.limit)
+
+    for payment in with_store(cfg, work):
+        print(json.dumps(_payment_line(payment)))
+    return EXIT_OK
+
+
+def cmd_payments_show(args: argparse.Namespace) -> int:
+    cfg = config.load(args.config)
+
+    async def work(store: Store) -> Payment:
+        return await store.get_payment_any_owner(args.payment_id)
+
+    try:
+        payment = with_store(cfg, work)
+    except NotFound:
+        raise InboxPayError(f"no payment {args.payment_id}") from None
+    print(json.dumps(_payment_line(payment), indent=2))
+    return EXIT_OK
+
+
 def cmd_send_sample(args: argparse.Namespace) -> int:
     from inboxpay import sample
 
@@ -259,6 +306,27 @@ def register(sub: Subparsers, keys: Subparsers) -> None:
         help="also accept mail for ADDRESS, into mail/ADDRESS/ next to the config (repeatable)",
     )
     p.set_defaults(handler=cmd_dev_mta)
+
+    p = command(
+        sub, "payments", "payment history (JSON lines)", "inboxpay payments list --config FILE"
+    )
+    psub = p.add_subparsers(dest="payments_command", required=True, metavar="ACTION")
+    q = command(
+        psub,
+        "list",
+        "list payments, newest first",
+        "inboxpay payments list --config FILE --user alice@example.com --limit 20",
+    )
+    config_arg(q)
+    q.add_argument("--user", help="only this user's payments")
+    q.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    q.set_defaults(handler=cmd_payments_list)
+    q = command(
+        psub, "show", "one payment, as a receipt", "inboxpay payments show pay_0123 --config FILE"
+    )
+    q.add_argument("payment_id")
+    config_arg(q)
+    q.set_defaults(handler=cmd_payments_show)
 
     p = command(
         sub, "org", "the per-organization pay switch", "inboxpay org show example.org --config FILE"

@@ -68,6 +68,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                 processors=processors,
                 limits=config.limits,
                 reconcile_after=config.sidecar.reconcile_after,
+                count_outcome=lambda status: app[METRICS].payments.labels(status).inc(),
             )
         )
         app[SERVICES] = Services(

@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -105,6 +105,8 @@ class PayContext:
     processors: Mapping[str, Processor]
     limits: LimitsConfig
     reconcile_after: int
+    # Counts each payment outcome (succeeded, declined, ...) for /metrics.
+    count_outcome: Callable[[str], None] = lambda status: None
 
 
 class PaymentService:
@@ -247,6 +249,7 @@ class PaymentService:
         try:
             return await processor.charge(request, card)
         except ProcessorTimeout:
+            self._c.count_outcome("pending")
             _log.warning("processor timed out; payment left pending", extra={"payment": payment.id})
             return None
         except ProcessorUnavailable:
@@ -274,6 +277,7 @@ class PaymentService:
             challenge_url=result.challenge_url or "",
             processor_ref=result.id,
         )
+        self._c.count_outcome(result.status)
         if result.status == "declined" and result.decline_code == "incorrect_cvc":
             await store.record_attempt(user.sub, CVC_KIND, method.id)
         elif result.status == "succeeded":
@@ -327,6 +331,7 @@ class PaymentService:
             )
         except PaymentFinal:  # settled meanwhile by another request or sidecar
             return await self._c.store.get_payment_any_owner(payment.id)
+        self._c.count_outcome(result.status)
         await self._c.store.audit("reconciler", f"payment.{result.status}", payment.id, {})
         return updated
 
