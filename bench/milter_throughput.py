@@ -414,7 +414,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--quiet-wait",
         type=float,
         default=60,
-        help=f"before each run, wait up to this many s for the CPUs to be under {QUIET:.0%} busy",
+        # argparse %-formats help strings: a literal percent sign must be doubled.
+        help=f"before each run, wait up to this many s for the CPUs to be under {QUIET:.0%}% busy",
     )
     args = p.parse_args(argv)
     args.configs = [c for c in args.configs.split(",") if c]
