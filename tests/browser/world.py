@@ -9,10 +9,8 @@ import datetime
 import json
 import re
 import sys
-import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from inboxpay import config as config_module
-from inboxpay.card import VERSION, CardSigner, fold, recipient_hash
+from inboxpay.card import fold
 from inboxpay.config import Config
 from inboxpay.init import init
-from inboxpay.keys import kid_of, load_recipient_key, load_signing_key
 from inboxpay.sidecar.auth import load_issuer_key, mint
+from tests.support.cards import sign_card
 from tests.support.procs import free_port, start, stop, wait_http
 
 DEMO_USER = "you@localhost"
@@ -83,41 +81,19 @@ class World:
     ) -> str:
         """A folded ``InboxPay-Card`` value, signed with the config's key as the milter
         signs one (inboxpay/milter/stamp.py): readers strip the folding whitespace."""
-        cfg = self.config
-        key = load_signing_key(cfg.signing.key_file)
-        rkey = load_recipient_key(cfg.signing.recipient_key_file)
-        partner = next(p for p in cfg.partners if p.id == "xero")
-        sender = partner.sender_domains[0]
-        now = int(time.time())
-        claims = {
-            "v": VERSION,
-            "jti": uuid.uuid4().hex,
-            "iss": cfg.milter.authserv_id,
-            "iat": now,
-            "exp": now + ttl,
-            "invoice": {
-                "partner": partner.id,
-                "partner_name": partner.name,
-                "merchant": MERCHANT,
-                "account": "ACC-7",
-                "number": number or f"INV-{uuid.uuid4().hex[:8].upper()}",
-                "amount": amount,
-                "currency": currency,
-                "due": (due or datetime.date.today() + datetime.timedelta(days=14)).isoformat(),
-                "url": url or f"https://{partner.invoice_url_hosts[0]}/view/{uuid.uuid4().hex[:8]}",
-            },
-            "auth": {
-                "dkim": "pass",
-                "dkim_domain": sender,
-                "spf": "pass",
-                "spf_domain": sender,
-                "spf_aligned": True,
-                "dmarc_policy": "reject",
-            },
-            "msg": {"message_id": f"<{uuid.uuid4().hex}@{sender}>", "from": f"billing@{sender}"},
-            "rcpt": sorted({recipient_hash(rkey, r) for r in recipients}),
-        }
-        return fold(CardSigner(key, kid_of(key)).sign(claims))
+        return fold(
+            sign_card(
+                self.config,
+                recipients,
+                merchant=MERCHANT,
+                amount=amount,
+                currency=currency,
+                number=number,
+                due=due,
+                url=url,
+                ttl=ttl,
+            )
+        )
 
     # --- the API and the processor, outside the browser ---
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-import time
 import tomllib
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -24,15 +23,14 @@ from aiohttp.test_utils import TestServer
 from store.pg import free_port
 
 from inboxpay import config as config_module
-from inboxpay.card import VERSION, CardSigner, recipient_hash
 from inboxpay.config import Config
 from inboxpay.init import init
-from inboxpay.keys import kid_of, load_recipient_key, load_signing_key
 from inboxpay.sidecar.app import create_app
 from inboxpay.sidecar.auth import load_issuer_key, mint
 from inboxpay.sidecar.state import SERVICES, Services
 from inboxpay.store.api import Store
 from inboxpay.store.engine import open_store
+from tests.support.cards import sign_card
 
 from . import toml
 from .procs import Sandbox
@@ -240,42 +238,15 @@ class Env:
         ttl: int = 30 * 86400,
     ) -> str:
         """An InboxPay-Card value for a new invoice, signed like the milter signs one."""
-        cfg = self.config
-        key = load_signing_key(cfg.signing.key_file)
-        rkey = load_recipient_key(cfg.signing.recipient_key_file)
-        names = {p.id: p.name for p in cfg.partners}
-        host = {p.id: p.invoice_url_hosts[0] for p in cfg.partners}[partner]
-        sender = {p.id: p.sender_domains[0] for p in cfg.partners}[partner]
-        now = int(time.time())
-        claims = {
-            "v": VERSION,
-            "jti": uuid.uuid4().hex,
-            "iss": cfg.milter.authserv_id,
-            "iat": now,
-            "exp": now + ttl,
-            "invoice": {
-                "partner": partner,
-                "partner_name": names[partner],
-                "merchant": "Wide World Importers",
-                "account": "ACC-7",
-                "number": number or f"INV-{uuid.uuid4().hex[:10]}",
-                "amount": amount,
-                "currency": currency,
-                "due": (datetime.date.today() + datetime.timedelta(days=14)).isoformat(),
-                "url": f"https://{host}/view/{uuid.uuid4().hex[:12]}",
-            },
-            "auth": {
-                "dkim": "pass",
-                "dkim_domain": sender,
-                "spf": "pass",
-                "spf_domain": sender,
-                "spf_aligned": True,
-                "dmarc_policy": "reject",
-            },
-            "msg": {"message_id": f"<{uuid.uuid4().hex}@{sender}>", "from": f"billing@{sender}"},
-            "rcpt": sorted({recipient_hash(rkey, r) for r in recipients}),
-        }
-        return CardSigner(key, kid_of(key)).sign(claims)
+        return sign_card(
+            self.config,
+            recipients,
+            partner_id=partner,
+            amount=amount,
+            currency=currency,
+            number=number,
+            ttl=ttl,
+        )
 
     # --- the sidecar ---
 
