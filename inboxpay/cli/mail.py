@@ -49,6 +49,26 @@ def cmd_keys_public(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    from inboxpay.keys import generate_recipient_key, generate_signing_key
+    from inboxpay.vault import generate_keyring
+
+    cfg = config.load(args.config)
+    makers = (
+        (cfg.signing.key_file, generate_signing_key),
+        (cfg.signing.recipient_key_file, generate_recipient_key),
+        (cfg.vault_key_file, generate_keyring),
+    )
+    for path, make in makers:
+        # Never overwrite: a replaced key orphans every card or sealed record made with it.
+        if path.exists():
+            print(f"kept {path}")
+        else:
+            make(path)
+            print(f"wrote {path}")
+    return EXIT_OK
+
+
 def register(sub: Subparsers) -> Subparsers:
     """Add the mail-side commands; return the ``keys`` action parser for the other side."""
     p = command(
@@ -89,4 +109,12 @@ def register(sub: Subparsers) -> Subparsers:
     )
     config_arg(k)
     k.set_defaults(handler=cmd_keys_public)
+    k = command(
+        ksub,
+        "generate",
+        "write the key files the config names that do not exist yet (never overwrites)",
+        "inboxpay keys generate --config /etc/inboxpay/inboxpay.toml",
+    )
+    config_arg(k)
+    k.set_defaults(handler=cmd_keys_generate)
     return ksub

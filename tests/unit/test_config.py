@@ -155,3 +155,20 @@ def test_static_dns_records_are_validated(tmp_path: Path, record: str, message: 
     text = CONTRACT.replace("timeout = 5.0", f"timeout = 5.0\nstatic = [{record}]")
     with pytest.raises(ConfigError, match=message):
         config.load(write(tmp_path, text))
+
+
+def test_keys_generate_writes_only_missing_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, CONTRACT)
+    assert cli.main(["config", "check", "--config", str(path)]) == 2  # no keys yet
+    assert cli.main(["keys", "generate", "--config", str(path)]) == 0
+    signing = tmp_path / "keys" / "card-signing.pem"
+    first = signing.read_bytes()
+    assert signing.stat().st_mode & 0o077 == 0
+    assert (tmp_path / "keys" / "vault.json").exists()
+    assert cli.main(["config", "check", "--config", str(path)]) == 0
+    capsys.readouterr()
+    assert cli.main(["keys", "generate", "--config", str(path)]) == 0
+    assert signing.read_bytes() == first  # never overwritten
+    assert f"kept {signing}" in capsys.readouterr().out
