@@ -13,29 +13,11 @@ from pathlib import Path
 
 from inboxpay.devmta import DevMta, milter_snippet
 
-_MASTER_CF = """\
-# service type  private unpriv  chroot  wakeup  maxproc command
-# No chroot anywhere: smtpd must reach the milter's unix socket by its real path.
-{port}    inet  n       -       n       -       -       smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
+# The development MTA's services, plus the SMTP client that relays to smtp-sink.
+# No chroot anywhere (as there): smtpd must reach the milter's unix socket by its path.
+_RELAY_SERVICES = """\
 smtp      unix  -       -       n       -       -       smtp
 relay     unix  -       -       n       -       -       smtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
 
@@ -129,4 +111,4 @@ smtp_destination_rate_delay = 0
             return None
 
     def master_cf(self) -> str:
-        return _MASTER_CF.format(port=self.smtp_port)
+        return super().master_cf() + _RELAY_SERVICES
