@@ -11,9 +11,12 @@ from dataclasses import dataclass
 
 import dkim
 
+from inboxpay.auth import dkim_accel
 from inboxpay.dns import DNSError, Resolver, txt_strings
 
 _log = logging.getLogger(__name__)
+
+dkim_accel.install()
 
 
 @dataclass(frozen=True)

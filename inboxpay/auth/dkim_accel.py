@@ -1,0 +1,90 @@
+"""Two hot spots of dkimpy made cheap, without changing a single verdict.
+
+dkimpy verifies RSA signatures with Python integers: about 450 us per signature,
+the largest single cost of the milter. The same RSASSA-PKCS1-v1_5 check in OpenSSL
+(cryptography) takes about 30 us. dkimpy also parses the key record's ASN.1 in Python
+for every message, although a sender signs thousands with one key.
+
+dkimpy looks ``RSASSA_PKCS1_v1_5_verify`` and ``evaluate_pk`` up in its module
+namespace at call time, so :func:`install` replaces them there with functions of the
+same contract; dkimpy keeps doing everything else (tags, canonicalization, hashes,
+DNS through our resolver, minimum key size). A key OpenSSL will not load falls back to
+dkimpy's own arithmetic. tests/unit/test_dkim_accel.py checks both against dkimpy's own.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import dkim
+import dkim.crypto
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+_PURE_PYTHON: Callable[..., bool] = dkim.crypto.RSASSA_PKCS1_v1_5_verify
+_EVALUATE_PK: Callable[[bytes, bytes | str | None], tuple[Any, ...]] = dkim.evaluate_pk
+_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1,
+    "sha256": hashes.SHA256,
+}
+# Below this dkimpy raises its own "digest too large for modulus" error: let it.
+_MIN_BITS = 512
+# Distinct DKIM keys seen recently; a key is a few hundred bytes.
+_KEY_CACHE_SIZE = 4096
+
+
+class _Hash(Protocol):
+    name: str
+
+    def digest(self) -> bytes: ...
+
+
+@functools.lru_cache(maxsize=_KEY_CACHE_SIZE)
+def _public_key(modulus: int, exponent: int) -> rsa.RSAPublicKey | None:
+    try:
+        return rsa.RSAPublicNumbers(exponent, modulus).public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return None  # OpenSSL refuses it (odd sizes, tiny exponents): dkimpy decides
+
+
+def verify(hash: _Hash, signature: bytes, public_key: dict[str, Any]) -> bool:
+    """Same contract as ``dkim.crypto.RSASSA_PKCS1_v1_5_verify``."""
+    modulus, exponent = public_key["modulus"], public_key["publicExponent"]
+    algorithm = _HASHES.get(hash.name.lower())
+    key = _public_key(modulus, exponent) if algorithm is not None else None
+    if key is None or algorithm is None or modulus.bit_length() < _MIN_BITS:
+        return _PURE_PYTHON(hash, signature, public_key)
+    modlen = (modulus.bit_length() + 7) // 8
+    if len(signature) > modlen:
+        return False
+    # dkimpy reads the signature as an integer, so a short one is left-padded;
+    # OpenSSL insists on exactly the modulus length.
+    signature = signature.rjust(modlen, b"\0")
+    try:
+        key.verify(signature, hash.digest(), padding.PKCS1v15(), Prehashed(algorithm()))
+    except (InvalidSignature, ValueError):
+        # ValueError: a signature numerically above the modulus; dkimpy's
+        # arithmetic would reduce it, but no honest signer produces one.
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=_KEY_CACHE_SIZE)
+def evaluate_pk(name: bytes, record: bytes | str | None) -> tuple[Any, ...]:
+    """dkimpy's key-record parser, remembered per (name, record text).
+
+    The result depends on nothing else, errors are not cached, and the parsed key is
+    only ever read. A changed record is a different cache entry, so DNS (and its TTL,
+    in our resolver) stays the authority on which key is current.
+    """
+    return _EVALUATE_PK(name, record)
+
+
+def install() -> None:
+    """Point dkimpy at :func:`verify` and :func:`evaluate_pk` (idempotent)."""
+    dkim.RSASSA_PKCS1_v1_5_verify = verify
+    dkim.evaluate_pk = evaluate_pk
