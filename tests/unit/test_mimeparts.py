@@ -524,3 +524,72 @@ def test_round_trip_leaves_no_markup(msg: RawMessage) -> None:
     body = strip_markup(msg)
     assert markup_left(msg, body) == []
     assert len(html_parts(msg.headers, body)) == len(parts_of(msg))
+
+
+# --- the header-block reader against email's own parser ----------------------------------
+
+_FIELD_LINES = [
+    "Content-Type: text/html; charset=utf-8",
+    'Content-Type: multipart/alternative;\r\n boundary="b1"',
+    "Content-Type: multipart/mixed; boundary*0=ab; boundary*1=cd",
+    "content-type: TEXT/HTML (a comment); charset=\"iso-8859-1\"",
+    "Content-Disposition: attachment; filename=a.html",
+    "Content-Disposition: inline",
+    "Content-Transfer-Encoding: base64",
+    "Content-Transfer-Encoding:quoted-printable",
+    "Content-Type:",
+    "X-Other: value",
+    "Subject: caf\xe9",
+    " folded continuation",
+    "\tcontinuation with tab",
+    "From someone@example.test Mon Jan 1 00:00:00 2024",
+    ": no name",
+    "not a header line",
+    "",
+    "Content-Type: text/plain",
+]
+
+
+def _fields_both(block: bytes) -> tuple[object, object]:
+    from email.parser import BytesHeaderParser
+
+    from inboxpay.mimeparts import _header_fields
+
+    def view(m: email.message.Message) -> object:
+        return (
+            [(k.lower(), v) for k, v in m.raw_items() if k.lower().startswith("content-")],
+            m.get_content_type(),
+            m.get_boundary(),
+            m.get_content_charset(),
+            m.get_content_disposition(),
+            m.get("content-transfer-encoding"),
+        )
+
+    return view(_header_fields(block)), view(BytesHeaderParser().parsebytes(block))
+
+
+def test_header_fields_reads_the_mime_fields_as_email_does() -> None:
+    import itertools
+
+    for a, b, c in itertools.permutations(_FIELD_LINES, 3):
+        for eol in ("\r\n", "\n", "\r"):
+            block = eol.join((a, b, c)).encode("utf-8", "surrogateescape")
+            ours, theirs = _fields_both(block)
+            assert ours == theirs, block
+
+
+def test_header_fields_agrees_with_email_on_arbitrary_bytes() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    pieces = st.sampled_from([line.encode("latin-1") for line in _FIELD_LINES])
+    noise = st.binary(max_size=40)
+    eols = st.sampled_from([b"\r\n", b"\n", b"\r", b""])
+
+    @settings(max_examples=600, deadline=None)
+    @given(st.lists(st.tuples(st.one_of(pieces, noise), eols), max_size=8))
+    def check(lines: list[tuple[bytes, bytes]]) -> None:
+        ours, theirs = _fields_both(b"".join(line + eol for line, eol in lines))
+        assert ours == theirs
+
+    check()
