@@ -11,8 +11,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from inboxpay import __version__
-from inboxpay.cli import mail, service
-from inboxpay.cli.common import EXIT_FAILURE, EXIT_USAGE
+from inboxpay.cli import mail, partners, service
+from inboxpay.cli.common import EXIT_FAILURE, EXIT_USAGE, print_config_error
 from inboxpay.errors import ConfigError, InboxPayError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     keys = mail.register(sub)
     service.register(sub, keys)
+    partners.register(sub)
     return parser
 
 
@@ -39,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except ConfigError as e:
-        print(f"inboxpay: config error: {e}", file=sys.stderr)
+        print_config_error(e)
         return EXIT_USAGE
     except InboxPayError as e:
         print(f"inboxpay: {e}", file=sys.stderr)

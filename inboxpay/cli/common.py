@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
+
+from inboxpay.errors import ConfigError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -28,3 +31,9 @@ def boolean(text: str) -> bool:
     if value in ("false", "no", "off", "0"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def print_config_error(e: ConfigError) -> None:
+    """One stderr line per problem, each naming its key (journald keeps them as lines)."""
+    for line in e.errors:
+        print(f"inboxpay: config error: {line}", file=sys.stderr)

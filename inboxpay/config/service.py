@@ -10,7 +10,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from inboxpay.config.reader import Section, path, table
-from inboxpay.errors import ConfigError
 
 ALGORITHMS = ("EdDSA", "HS256")
 
@@ -82,8 +81,11 @@ class LimitsConfig:
 def listen(s: Section, default: str) -> tuple[str, int]:
     value = s.get("listen", str, default)
     host, sep, port = value.rpartition(":")
-    s.check("listen", bool(sep and host and port.isdigit()), f"expected HOST:PORT, got {value!r}")
-    s.check("listen", 0 < int(port) < 65536, "port must be 1..65535")
+    ok = s.check(
+        "listen", bool(sep and host and port.isdigit()), f"expected HOST:PORT, got {value!r}"
+    )
+    if not (ok and s.check("listen", 0 < int(port) < 65536, "port must be 1..65535")):
+        host, _, port = default.rpartition(":")  # a placeholder: the error is recorded
     return host.strip("[]"), int(port)
 
 
@@ -98,14 +100,16 @@ def _issuers(s: Section, base: Path) -> tuple[Issuer, ...]:
     s.used.add("issuers")
     raw = s.data.get("issuers", [])
     if not isinstance(raw, list):
-        raise ConfigError(f"{s.name} issuers: expected an array of tables")
+        s.error("issuers", "expected an array of tables")
+        return ()
     issuers = []
     for i, entry in enumerate(raw, 1):
-        e = Section(f"[[sidecar.issuers]] #{i}", entry)
-        alg = e.get("alg", str)
-        e.check("alg", alg in ALGORITHMS, f"must be one of {', '.join(ALGORITHMS)}")
-        issuers.append(Issuer(e.get("iss", str), alg, path(e, "key_file", base)))
-        e.finish()
+        with s.errors.guard(f"[[sidecar.issuers]] #{i}"):
+            e = s.sub(f"[[sidecar.issuers]] #{i}", entry)
+            alg = e.get("alg", str)
+            e.check("alg", alg in ALGORITHMS, f"must be one of {', '.join(ALGORITHMS)}")
+            issuers.append(Issuer(e.get("iss", str), alg, path(e, "key_file", base)))
+            e.finish()
     return tuple(issuers)
 
 
@@ -161,16 +165,17 @@ def vault(s: Section, base: Path) -> Path:
 def processors(root: Section, base: Path) -> dict[str, ProcessorConfig]:
     out = {}
     for name, entry in table(root, "processors").items():
-        s = Section(f"[processors.{name}]", entry)
-        out[name] = ProcessorConfig(
-            name=name,
-            url=_url(s, "url"),
-            public_key_file=path(s, "public_key_file", base),
-            api_key_file=path(s, "api_key_file", base),
-            timeout=s.get("timeout", float, 10.0),
-        )
-        s.check("timeout", 0 < out[name].timeout <= 120, "must be more than 0 and at most 120")
-        s.finish()
+        with root.errors.guard(f"[processors.{name}]"):
+            s = root.sub(f"[processors.{name}]", entry)
+            out[name] = ProcessorConfig(
+                name=name,
+                url=_url(s, "url"),
+                public_key_file=path(s, "public_key_file", base),
+                api_key_file=path(s, "api_key_file", base),
+                timeout=s.get("timeout", float, 10.0),
+            )
+            s.check("timeout", 0 < out[name].timeout <= 120, "must be more than 0 and at most 120")
+            s.finish()
     return out
 
 
@@ -178,7 +183,7 @@ def sandbox(root: Section, base: Path) -> SandboxConfig | None:
     data = table(root, "sandbox")
     if not data:
         return None
-    s = Section("[sandbox]", data)
+    s = root.sub("[sandbox]", data)
     host, port = listen(s, "127.0.0.1:8090")
     config = SandboxConfig(
         host=host,

@@ -172,3 +172,73 @@ def test_keys_generate_writes_only_missing_keys(
     assert cli.main(["keys", "generate", "--config", str(path)]) == 0
     assert signing.read_bytes() == first  # never overwritten
     assert f"kept {signing}" in capsys.readouterr().out
+
+
+def test_every_error_is_reported_not_just_the_first(tmp_path: Path) -> None:
+    text = (
+        CONTRACT.replace("port = 53", 'port = "53"')  # wrong type
+        .replace("timeout = 5.0", "timeout = 0")  # bad value, same section
+        .replace('socket = "inet:8894@127.0.0.1"', 'socket = "8894"\nsockets = 1\nspeed = 2')
+        .replace('id = "xero"', 'id = "Xero Ltd"')
+        .replace('invoice_url_hosts = ["in.xero.com"]', 'invoice_url_hosts = ["in xero", "a b"]')
+        .replace("pay_enabled = false", 'pay_enabled = "no"')
+        .replace("[dns]", '[policy]\nalignment = "loose"\nmax_amount = "lots"\n[dns]')
+    )
+    with pytest.raises(ConfigError) as caught:
+        config.load(write(tmp_path, text))
+    assert caught.value.errors == (
+        "[milter] socket: not a libmilter socket spec: '8894'",
+        "[milter] sockets: unknown key",  # every unknown key, not the first
+        "[milter] speed: unknown key",
+        "[dns] port: expected int, got '53'",
+        "[dns] timeout: must be more than 0 and at most 60 seconds",
+        "[policy] alignment: must be 'relaxed' or 'strict'",
+        "[policy] max_amount: not a decimal number: 'lots'",
+        "[[partners]] #1 id: expected lowercase letters, digits, - or _: 'Xero Ltd'",
+        "[[partners]] #1 invoice_url_hosts: not a domain name: 'in xero'",
+        "[[partners]] #1 invoice_url_hosts: not a domain name: 'a b'",
+        "[orgs.'example.org'] pay_enabled: expected bool, got 'no'",
+    )
+    assert str(caught.value) == "\n".join(caught.value.errors)  # one per line
+
+
+def test_a_broken_entry_does_not_hide_the_next_one(tmp_path: Path) -> None:
+    text = CONTRACT.replace(
+        "[orgs.",
+        '[[partners]]\nid = "fb"\nsender_domains = ["fresh books"]\n'
+        'invoice_url_hosts = ["my.freshbooks.com"]\n'
+        "[[partners]]\n"
+        'id = "xero"\nname = "Again"\nsender_domains = 5\ninvoice_url_hosts = ["a.example"]\n'
+        "[orgs.",
+    ).replace('name = "Xero"\n', "")
+    with pytest.raises(ConfigError) as caught:
+        config.load(write(tmp_path, text))
+    assert caught.value.errors == (
+        "[[partners]] #1 name: missing",
+        "[[partners]] #2 name: missing",
+        "[[partners]] #2 sender_domains: not a domain name: 'fresh books'",
+        "[[partners]] #3 id: duplicate partner id 'xero'",
+        "[[partners]] #3 sender_domains: expected list, got 5",
+    )
+
+
+def test_a_section_that_cannot_be_read_does_not_hide_the_others(tmp_path: Path) -> None:
+    text = CONTRACT.replace("[signing]\n", "[signs]\n").replace("port = 53", "port = 0")
+    text = text.replace('[milter]\nsocket = "inet:8894@127.0.0.1"', "milter = 5\n[x]\ny = 1")
+    with pytest.raises(ConfigError) as caught:
+        config.load(write(tmp_path, text))
+    assert caught.value.errors == (
+        "[milter]: expected a table",
+        "[dns] port: must be 1..65535",
+        "[signing]: missing section",
+        "config signs: unknown key",
+        "config x: unknown key",
+    )
+
+
+def test_a_section_read_on_its_own_stops_at_the_first_problem() -> None:
+    from inboxpay.config.mail import dns
+    from inboxpay.config.reader import Section
+
+    with pytest.raises(ConfigError, match=r"^\[dns\] port: must be 1..65535$"):
+        dns(Section("[dns]", {"port": 0, "timeout": 0}))

@@ -1,0 +1,61 @@
+"""``inboxpay config check``: every problem of a config file and of the key files it names.
+
+The key files are read the way the milter and the sidecar read them, and their problems
+join the config's own in one list, so one run shows everything to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inboxpay.config import Config, Examined, examine, read
+from inboxpay.errors import ConfigError
+from inboxpay.keys import load_recipient_key, load_signing_key
+from inboxpay.signing_keys import load_retired
+from inboxpay.vault import load_keyring
+
+
+@dataclass(frozen=True)
+class Report:
+    path: Path
+    errors: tuple[str, ...]  # each "WHERE: message", in the order found
+    config: Config | None  # only when there is no error
+
+
+def check(path: str | Path) -> Report:
+    p = Path(path).absolute()
+    try:
+        data = read(p)
+    except ConfigError as e:
+        return Report(p, e.errors, None)
+    found = examine(data, p)
+    _check_key_files(found, vault_in_use=_runs_sidecar(data))
+    errors = tuple(found.errors.messages)
+    return Report(p, errors, None if errors else found.config)
+
+
+def _runs_sidecar(data: dict[str, Any]) -> bool:
+    # Only the sidecar opens the vault; a milter-only MX config need not have its key.
+    return "sidecar" in data or "vault" in data
+
+
+def _check_key_files(found: Examined, vault_in_use: bool) -> None:
+    checks: list[tuple[str, str, Path, Callable[[Path], object]]] = []
+    if found.signing is not None:
+        s = found.signing
+        checks += [
+            ("[signing]", "key_file", s.key_file, load_signing_key),
+            ("[signing]", "retired_keys_file", s.retired_keys_file, load_retired),
+            ("[signing]", "recipient_key_file", s.recipient_key_file, load_recipient_key),
+        ]
+    if vault_in_use and found.vault_key_file is not None:
+        checks.append(("[vault]", "key_file", found.vault_key_file, load_keyring))
+    for section, key, path, load in checks:
+        where = f"{section} {key}"
+        if found.errors.involve(section, where):
+            continue  # the path itself is wrong, already reported
+        with found.errors.guard(where):
+            load(path)
