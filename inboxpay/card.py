@@ -9,15 +9,17 @@ first, because MTAs may fold the header anywhere.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import hmac
 import json
 import re
+import time
 import uuid
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from joserfc import jws
 from joserfc.errors import JoseError
@@ -34,7 +36,7 @@ _FOLD_WIDTH = 76
 
 
 class CardError(InboxPayError):
-    """A card value that is malformed, signed by an unknown key, or badly signed."""
+    """A card value that is malformed, signed by an unknown or retired key, or badly signed."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -83,17 +85,30 @@ def fold(value: str, first_line_used: int = len(HEADER) + 2) -> str:
     return "\n\t".join(chunks)
 
 
-class CardVerifier:
-    """Verifies card values against a set of public keys indexed by ``kid``."""
+class Verifier(Protocol):
+    """What readers of cards need: :class:`CardVerifier`, or one that reloads its keys."""
 
-    def __init__(self, keys: Iterable[OKPKey]) -> None:
+    def verify(self, value: str) -> dict[str, Any]: ...
+
+
+class CardVerifier:
+    """Verifies card values against a set of public keys indexed by ``kid``.
+
+    ``retire_after`` maps the kid of a rotated-out key to the unix time its grace period
+    ends; after that its cards are refused as ``retired_key``.
+    """
+
+    def __init__(
+        self, keys: Iterable[OKPKey], retire_after: Mapping[str, int] | None = None
+    ) -> None:
         self._keys = {k.thumbprint() if k.kid is None else k.kid: k for k in keys}
+        self._retire_after = dict(retire_after or {})
 
     @property
     def kids(self) -> Sequence[str]:
         return tuple(self._keys)
 
-    def verify(self, value: str) -> dict[str, Any]:
+    def verify(self, value: str, now: float | None = None) -> dict[str, Any]:
         compact = _WHITESPACE.sub("", value)
         if compact.count(".") != 2:
             raise CardError("malformed_card", "card is not a JWS compact serialization")
@@ -114,6 +129,13 @@ class CardVerifier:
             claims = json.loads(obj.payload)
         except (JoseError, ValueError) as e:
             raise CardError("bad_signature", "card signature does not verify") from e
+        # Only after the signature: "retired_key" then means genuinely ours, but too old.
+        until = self._retire_after.get(str(header.get("kid")))
+        if until is not None and (time.time() if now is None else now) >= until:
+            day = datetime.datetime.fromtimestamp(until, datetime.UTC).date()
+            raise CardError(
+                "retired_key", f"card is signed by a retired key whose grace period ended {day}"
+            )
         if not isinstance(claims, dict) or claims.get("v") != VERSION:
             raise CardError("malformed_card", "card payload is not a version 1 card")
         return claims

@@ -1,5 +1,5 @@
 """Service-side subcommands: sidecar, token, processor-sandbox, send-sample, dev-mta, org, db,
-keys rotate-vault."""
+keys rotate-vault, keys rotate-signing."""
 
 from __future__ import annotations
 
@@ -145,6 +145,44 @@ def cmd_rotate_vault(args: argparse.Namespace) -> int:
 
     count = with_store(cfg, work)
     print(f"vault key version {version} active; rewrapped {count} payment methods")
+    return EXIT_OK
+
+
+def cmd_rotate_signing(args: argparse.Namespace) -> int:
+    import datetime
+
+    from inboxpay.signing_keys import rotate
+
+    cfg = config.load(args.config)
+    signing = cfg.signing
+    try:
+        done = rotate(signing)
+    except OSError as e:
+        raise InboxPayError(f"signing key not rotated: {e.filename}: {e.strerror}") from e
+    until = datetime.datetime.fromtimestamp(done.verifiable_until, datetime.UTC)
+    print(f"retired kid {done.old_kid}: its cards verify until {until:%Y-%m-%d %H:%M} UTC")
+    print(f"current kid {done.new_kid}: new key in {signing.key_file}")
+    print(f"retired keys in {signing.retired_keys_file}")
+    if done.kept:
+        print(f"still verifying older kids: {', '.join(done.kept)}")
+    if done.pruned:
+        print(f"dropped kids past their grace period: {', '.join(done.pruned)}")
+    if signing.retired_key_grace_days < cfg.milter.card_ttl_days:
+        print(
+            f"warning: [signing] retired_key_grace_days ({signing.retired_key_grace_days}) is "
+            f"shorter than [milter] card_ttl_days ({cfg.milter.card_ttl_days}): the newest "
+            "cards of the old key are refused (retired_key) before they expire",
+            file=sys.stderr,
+        )
+    print(
+        "next:\n"
+        f"  - the milter signs with the new key within {cfg.milter.org_refresh_seconds} s, "
+        "without a restart;\n"
+        "  - sidecars reading these files take both keys at their next request; on other "
+        "hosts, copy both files there now (rsync -a);\n"
+        "  - webmail that verifies cards itself: fetch GET /v1/keys (or `keys public`) again;\n"
+        "  - back up the new key file; the old private key is gone."
+    )
     return EXIT_OK
 
 
@@ -368,3 +406,13 @@ def register(sub: Subparsers, keys: Subparsers) -> None:
     )
     config_arg(k)
     k.set_defaults(handler=cmd_rotate_vault)
+
+    k = command(
+        keys,
+        "rotate-signing",
+        "retire the card-signing key (its cards verify for [signing] retired_key_grace_days) "
+        "and make a new one current; the milter and sidecars take it without a restart",
+        "sudo inboxpay keys rotate-signing --config /etc/inboxpay/inboxpay.toml",
+    )
+    config_arg(k)
+    k.set_defaults(handler=cmd_rotate_signing)

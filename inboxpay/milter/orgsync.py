@@ -46,7 +46,7 @@ class OrgSync(threading.Thread):
         self._defaults = dict(defaults)
         self._apply = apply
         self._every = every
-        self._stop = threading.Event()
+        self._halt = threading.Event()  # not _stop: that is a Thread method CPython calls
 
     def refresh(self) -> None:
         try:
@@ -57,8 +57,8 @@ class OrgSync(threading.Thread):
         self._apply(self._defaults | stored)
 
     def run(self) -> None:
-        while not self._stop.wait(self._every):
+        while not self._halt.wait(self._every):
             self.refresh()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()

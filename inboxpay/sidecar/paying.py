@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from inboxpay import paymentcard
-from inboxpay.card import CardVerifier
+from inboxpay.card import Verifier
 from inboxpay.config import LimitsConfig, Partner
 from inboxpay.currency import to_minor
 from inboxpay.orgs import OrgDirectory
@@ -98,7 +98,7 @@ def processor_key(payment_id: str) -> str:
 class PayContext:
     store: Store
     wallet: Wallet
-    verifier: CardVerifier
+    verifier: Verifier
     recipient_key: bytes
     orgs: OrgDirectory
     partners: Mapping[str, Partner]

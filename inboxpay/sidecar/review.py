@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from inboxpay.card import CardError, CardVerifier, recipient_hash
+from inboxpay.card import CardError, Verifier, recipient_hash
 from inboxpay.orgs import OrgDirectory
 from inboxpay.sidecar.auth import Principal
 from inboxpay.sidecar.errors import BadRequest, Forbidden, Unprocessable
@@ -34,7 +34,7 @@ def invoice_key(claims: dict[str, Any]) -> str:
     return "\x1f".join((str(inv["partner"]), str(inv.get("account", "")), str(inv["number"])))
 
 
-def _verify(verifier: CardVerifier, value: str) -> dict[str, Any]:
+def _verify(verifier: Verifier, value: str) -> dict[str, Any]:
     try:
         claims = verifier.verify(value)
         invoice = claims["invoice"]
@@ -55,7 +55,7 @@ def _verify(verifier: CardVerifier, value: str) -> dict[str, Any]:
 async def review(
     value: str,
     user: Principal,
-    verifier: CardVerifier,
+    verifier: Verifier,
     recipient_key: bytes,
     store: Store,
     orgs: OrgDirectory,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 
-from inboxpay.card import CardVerifier
 from inboxpay.config import Config
 from inboxpay.orgs import OrgDirectory
 from inboxpay.sidecar.auth import Principal, TokenVerifier
+from inboxpay.sidecar.cardkeys import CardKeys
 from inboxpay.sidecar.errors import Forbidden
 from inboxpay.sidecar.paying import PaymentService
 from inboxpay.sidecar.wallet import Wallet
@@ -22,9 +21,8 @@ class Services:
     config: Config
     store: Store
     tokens: TokenVerifier
-    cards: CardVerifier
+    cards: CardKeys  # verifies cards and serves the JWKS; reloads after a rotation
     recipient_key: bytes
-    jwks: dict[str, Any]
     orgs: OrgDirectory
     wallet: Wallet
     payments: PaymentService

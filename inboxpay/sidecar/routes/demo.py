@@ -25,7 +25,7 @@ from pathlib import Path
 from aiohttp import web
 from joserfc.jwk import OKPKey
 
-from inboxpay.card import HEADER, VERDICT_HEADER, CardError, CardVerifier
+from inboxpay.card import HEADER, VERDICT_HEADER, CardError, Verifier
 from inboxpay.config import Config
 from inboxpay.sidecar.auth import load_issuer_key, mint
 from inboxpay.sidecar.errors import Forbidden, ServiceUnavailable
@@ -78,7 +78,7 @@ def _head(path: Path) -> bytes:
     return data[: end.end()] if end else data
 
 
-def _card(msg: Message, verifier: CardVerifier) -> tuple[str | None, str]:
+def _card(msg: Message, verifier: Verifier) -> tuple[str | None, str]:
     values = msg.get_all(HEADER) or []
     if not values:
         return None, "no InboxPay card"
@@ -93,7 +93,7 @@ def _card(msg: Message, verifier: CardVerifier) -> tuple[str | None, str]:
     return card, ""
 
 
-def scan(maildir: Path, verifier: CardVerifier) -> list[DemoMessage]:
+def scan(maildir: Path, verifier: Verifier) -> list[DemoMessage]:
     """The newest messages of a Maildir, each with its card when that card verifies."""
     files: list[tuple[float, Path]] = []
     for sub in ("new", "cur"):

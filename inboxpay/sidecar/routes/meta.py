@@ -37,7 +37,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/v1/keys")
 async def keys(request: web.Request) -> web.Response:
-    return json_response(services(request).jwks)
+    return json_response(services(request).cards.jwks())
 
 
 @routes.get("/openapi.json")

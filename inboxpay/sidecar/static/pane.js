@@ -334,6 +334,10 @@ async function openCard(card, token) {
       "Only the people it was sent to can pay it here. If you need to pay it, ask the sender to send it to you.",
     );
     sendResult("unavailable", null, "not_a_recipient");
+  } else if (reply.status === 422 && reply.code === "retired_key") {
+    // Genuine, but signed by a key rotated out longer ago than the grace period: too old.
+    showBlocked(...NOTICES.expired);
+    sendResult("unavailable", null, "expired");
   } else if (reply.status === 400 || reply.status === 422) {
     showBlocked(
       "This invoice can't be verified",
