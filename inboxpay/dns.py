@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -80,6 +80,7 @@ class CachingResolver:
         timeout: float = 5.0,
         cache_size: int = 10000,
         static: Sequence[Record] = (),
+        observe_query: Callable[[float], None] | None = None,
     ) -> None:
         self._resolver = dns.resolver.Resolver(configure=False)
         self._resolver.nameservers = list(nameservers)
@@ -92,6 +93,8 @@ class CachingResolver:
         # Names listed in [[dns.static]] are answered from there alone, never from DNS.
         self._static = StaticResolver(static) if static else None
         self._static_names = {r.name for r in static}
+        # Called with each query's duration in seconds (cache misses only), for metrics.
+        self.observe_query = observe_query
 
     def lookup(self, name: str, rdtype: str, timeout: float | None = None) -> list[Record]:
         key = (_normalize(name), rdtype.upper())
@@ -105,7 +108,12 @@ class CachingResolver:
                 self.stats.hits += 1
                 return hit[1]
             self.stats.misses += 1
-        records, ttl = self._query(key[0], key[1], timeout or self._timeout)
+        started = time.monotonic()
+        try:
+            records, ttl = self._query(key[0], key[1], timeout or self._timeout)
+        finally:
+            if self.observe_query is not None:
+                self.observe_query(time.monotonic() - started)
         with self._lock:
             self._cache[key] = (now + ttl, records)
             while len(self._cache) > self._cache_size:

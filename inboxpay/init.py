@@ -39,6 +39,7 @@ def render(
     sidecar_port: int = 8080,
     sandbox_port: int = 8090,
     static: list[tuple[str, str, str]] | None = None,
+    metrics_port: int = 9894,
 ) -> str:
     partners = "\n".join(
         f'[[partners]]\nid = "{p.id}"\nname = "{p.name}"\n'
@@ -55,6 +56,7 @@ def render(
 socket = "inet:{port}@127.0.0.1"      # libmilter socket spec (inet:PORT@HOST or unix:/path)
 authserv_id = "{authserv_id}"         # this MX's name in Authentication-Results
 # internal_networks = ["10.0.0.0/8"]  # senders passed through untouched (besides forged cards)
+metrics_listen = "127.0.0.1:{metrics_port}"  # Prometheus /metrics of the milter; "" for none
 
 [dns]
 nameservers = ["127.0.0.1"]

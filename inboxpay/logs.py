@@ -1,37 +1,111 @@
-"""Structured logs: one JSON object per line, or key=value on a terminal."""
+"""Structured logs: one JSON object per line, or key=value on a terminal.
+
+Fields come from ``extra=`` and from the log context: the milter binds the MTA's
+``queue_id`` for the length of a message, the sidecar a ``request_id`` for the
+length of a request, so every line logged meanwhile, by any module, carries it.
+The context is a :class:`contextvars.ContextVar`: pymilter keeps one Python
+thread state per SMTP connection and aiohttp runs each request in its own task,
+so neither leaks into another connection or request.
+
+Never log a card number, security code, token or key: no field here is filtered.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
 
-# LogRecord attributes that are not context we attached with ``extra=``.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# LogRecord attributes that are not context we attached with ``extra=`` or the log context.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+_fields: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "inboxpay_log_context", default=None
+)
+
+
+def bind(**fields: str) -> None:
+    """Attach ``fields`` to every line logged from now on in this context (a milter
+    connection's thread state, an asyncio task) until :func:`unbind`."""
+    _fields.set(fields)
+
+
+def unbind() -> None:
+    _fields.set(None)
+
+
+@contextlib.contextmanager
+def context(**fields: str) -> Iterator[None]:
+    """Attach ``fields`` to every line logged inside the block (added to any outer ones)."""
+    token = _fields.set({**(_fields.get() or {}), **fields})
+    try:
+        yield
+    finally:
+        _fields.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    """Copies the log context onto each record; ``extra=`` of the same name wins.
+
+    On the handler, not a logger: a logger's filters skip records of its children.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fields = _fields.get()
+        if fields:
+            attrs = record.__dict__
+            for key, value in fields.items():
+                attrs.setdefault(key, value)
+        return True
 
 
 def _context(record: logging.LogRecord) -> dict[str, object]:
-    return {k: v for k, v in vars(record).items() if k not in _STANDARD}
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+
+
+# One encoder for every line: json.dumps(default=...) would build a new one each time.
+_ENCODER = json.JSONEncoder(default=str)
+_LEVELS = {n: logging.getLevelName(n).lower() for n in (10, 20, 30, 40, 50)}
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        # Lines come many per second: format the timestamp once per second.
+        self._second: tuple[int, str] = (-1, "")
+
+    def _timestamp(self, created: float) -> str:
+        second = int(created)
+        cached = self._second
+        if cached[0] != second:
+            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+            self._second = cached
+        return cached[1]
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
-            "level": record.levelname.lower(),
+            "ts": self._timestamp(record.created),
+            "level": _LEVELS.get(record.levelno) or record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
             **_context(record),
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _ENCODER.encode(entry)
 
 
 class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        pairs = " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in _context(record).items())
+        pairs = " ".join(f"{k}={_ENCODER.encode(v)}" for k, v in _context(record).items())
         line = f"{record.levelname.lower():7} {record.name}: {record.getMessage()} {pairs}".rstrip()
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
@@ -41,6 +115,7 @@ class KeyValueFormatter(logging.Formatter):
 def setup(level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(KeyValueFormatter() if sys.stderr.isatty() else JsonFormatter())
+    handler.addFilter(ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from inboxpay import config
 from inboxpay.cli.common import EXIT_OK, Subparsers, command, config_arg
+from inboxpay.errors import ConfigError
 
 
 def cmd_milter(args: argparse.Namespace) -> int:
@@ -31,21 +32,22 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from inboxpay.keys import load_recipient_key, load_signing_key
+    from inboxpay.config.check import check
 
-    cfg = config.load(args.config)
-    load_signing_key(cfg.signing.key_file)
-    load_recipient_key(cfg.signing.recipient_key_file)
+    report = check(args.config)  # the key files too: signing, retired, recipient, vault
+    if report.config is None:
+        raise ConfigError(*report.errors)  # printed one per line by cli.main, exit 2
+    cfg = report.config
     print(f"{cfg.path}: ok ({len(cfg.partners)} partners, {len(cfg.orgs)} organizations)")
     return EXIT_OK
 
 
 def cmd_keys_public(args: argparse.Namespace) -> int:
-    from inboxpay.keys import kid_of, load_signing_key, public_jwk
+    from inboxpay.signing_keys import load_signing_keys
 
     cfg = config.load(args.config)
-    key = load_signing_key(cfg.signing.key_file)
-    print(json.dumps({"keys": [public_jwk(key, cfg.signing.kid or kid_of(key))]}, indent=2))
+    # The current key first, then retired keys still in their grace period.
+    print(json.dumps(load_signing_keys(cfg.signing).jwks(), indent=2))
     return EXIT_OK
 
 
@@ -93,7 +95,7 @@ def register(sub: Subparsers) -> Subparsers:
     c = command(
         csub,
         "check",
-        "validate a config file and its key files",
+        "validate a config file and its key files, reporting every error (exit 2 if any)",
         "inboxpay config check --config /etc/inboxpay/inboxpay.toml",
     )
     config_arg(c)

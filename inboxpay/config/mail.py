@@ -48,6 +48,7 @@ class MilterConfig:
     timeout: int = 120
     card_ttl_days: int = 180
     org_refresh_seconds: int = 30
+    metrics_listen: tuple[str, int] | None = None  # (host, port) of /metrics; None: no port
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class DnsConfig:
 class SigningConfig:
     key_file: Path
     recipient_key_file: Path
+    retired_keys_file: Path  # public keys of rotated-out signing keys (signing_keys.py)
+    retired_key_grace_days: int = 180
     kid: str | None = None
 
 
@@ -74,8 +77,29 @@ class PolicyConfig:
     max_amount: Decimal = Decimal("1000000")
 
 
+def _host_port(value: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) as (host, port), None if it is not one."""
+    host, _, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        return None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not DOMAIN.match(host.lower()):
+            return None
+    return host, int(port)
+
+
 def milter(s: Section) -> MilterConfig:
     d = MilterConfig()
+    metrics_listen = s.get("metrics_listen", str, "")
+    metrics_addr = _host_port(metrics_listen) if metrics_listen else None
+    s.check(
+        "metrics_listen",
+        not metrics_listen or metrics_addr is not None,
+        f'expected HOST:PORT, or "" for no metrics port, got {metrics_listen!r}',
+    )
     socket = s.get("socket", str, d.socket)
     s.check("socket", bool(_SOCKET.match(socket)), f"not a libmilter socket spec: {socket!r}")
     authserv_id = s.get("authserv_id", str, d.authserv_id).lower().rstrip(".")
@@ -95,6 +119,7 @@ def milter(s: Section) -> MilterConfig:
         timeout=s.get("timeout", int, d.timeout),
         card_ttl_days=s.get("card_ttl_days", int, d.card_ttl_days),
         org_refresh_seconds=s.get("org_refresh_seconds", int, d.org_refresh_seconds),
+        metrics_listen=metrics_addr,
     )
     s.check("max_dkim_signatures", 1 <= config.max_dkim_signatures <= 50, "must be 1..50")
     s.check("max_message_bytes", config.max_message_bytes >= 65536, "must be at least 65536")
@@ -109,10 +134,7 @@ def dns(s: Section) -> DnsConfig:
     d = DnsConfig()
     servers = s.strings("nameservers", d.nameservers)
     for ns in servers:
-        try:
-            ipaddress.ip_address(ns)
-        except ValueError:
-            raise ConfigError(f"{s.name} nameservers: not an IP address: {ns!r}") from None
+        s.check("nameservers", _is_ip(ns), f"not an IP address: {ns!r}")
     config = DnsConfig(
         nameservers=servers,
         port=s.get("port", int, d.port),
@@ -130,6 +152,14 @@ def dns(s: Section) -> DnsConfig:
     return config
 
 
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 STATIC_TYPES = ("A", "AAAA", "MX", "PTR", "TXT", "CNAME")
 
 
@@ -138,19 +168,24 @@ def _static_records(s: Section) -> tuple[tuple[str, str, str], ...]:
     s.used.add("static")
     raw = s.data.get("static", [])
     if not isinstance(raw, list):
-        raise ConfigError(f"{s.name} static: expected an array of tables")
+        s.error("static", "expected an array of tables")
+        return ()
     records = []
     for i, entry in enumerate(raw, 1):
-        r = Section(f"[[dns.static]] #{i}", entry)
-        name = r.get("name", str).lower().rstrip(".")
-        kind = r.get("type", str).upper()
-        r.check("name", bool(DOMAIN.match(name)), f"not a domain name: {name!r}")
-        r.check("type", kind in STATIC_TYPES, f"must be one of {', '.join(STATIC_TYPES)}")
-        value = r.get("value", str)
-        r.check("value", _static_value_ok(kind, value), f"not a valid {kind} value: {value[:60]!r}")
-        records.append((name, kind, value))
-        r.finish()
+        with s.errors.guard(f"[[dns.static]] #{i}"):
+            records.append(_static_record(s.sub(f"[[dns.static]] #{i}", entry)))
     return tuple(records)
+
+
+def _static_record(r: Section) -> tuple[str, str, str]:
+    name = r.get("name", str).lower().rstrip(".")
+    kind = r.get("type", str).upper()
+    r.check("name", bool(DOMAIN.match(name)), f"not a domain name: {name!r}")
+    r.check("type", kind in STATIC_TYPES, f"must be one of {', '.join(STATIC_TYPES)}")
+    value = r.get("value", str)
+    r.check("value", _static_value_ok(kind, value), f"not a valid {kind} value: {value[:60]!r}")
+    r.finish()
+    return name, kind, value
 
 
 def _static_value_ok(kind: str, value: str) -> bool:
@@ -170,9 +205,16 @@ def _static_value_ok(kind: str, value: str) -> bool:
 
 def signing(s: Section, base: Path) -> SigningConfig:
     kid = s.get("kid", str, "") or None
+    key_file = path(s, "key_file", base)
+    # Beside the key by default: the same protected directory, and one file per key name.
+    beside = key_file.parent / f"{key_file.stem}-retired.json"
+    grace = s.get("retired_key_grace_days", int, SigningConfig.retired_key_grace_days)
+    s.check("retired_key_grace_days", 1 <= grace <= 3650, "must be 1..3650")
     config = SigningConfig(
-        key_file=path(s, "key_file", base),
+        key_file=key_file,
         recipient_key_file=path(s, "recipient_key_file", base),
+        retired_keys_file=path(s, "retired_keys_file", base, str(beside)),
+        retired_key_grace_days=grace,
         kid=kid,
     )
     s.finish()
@@ -187,7 +229,8 @@ def policy(s: Section) -> PolicyConfig:
     try:
         max_amount = Decimal(raw_max)
     except InvalidOperation:
-        raise ConfigError(f"{s.name} max_amount: not a decimal number: {raw_max!r}") from None
+        s.error("max_amount", f"not a decimal number: {raw_max!r}")
+        max_amount = d.max_amount  # a placeholder: the error is recorded
     s.check("max_amount", max_amount.is_finite() and max_amount > 0, "must be positive")
     config = PolicyConfig(
         alignment=alignment,
@@ -207,32 +250,38 @@ def partners(root: Section) -> tuple[Partner, ...]:
         raise ConfigError("[[partners]]: expected an array of tables")
     partners: list[Partner] = []
     for i, entry in enumerate(entries, 1):
-        s = Section(f"[[partners]] #{i}", entry)
-        pid = s.get("id", str)
-        s.check(
-            "id",
-            bool(_PARTNER_ID.match(pid)),
-            f"expected lowercase letters, digits, - or _: {pid!r}",
-        )
-        s.check("id", pid not in {p.id for p in partners}, f"duplicate partner id {pid!r}")
-        partners.append(
-            Partner(
-                id=pid,
-                name=s.get("name", str),
-                sender_domains=domains(s, "sender_domains"),
-                invoice_url_hosts=domains(s, "invoice_url_hosts"),
-                processor=s.get("processor", str, "sandbox"),
-            )
-        )
-        s.finish()
+        # Entry by entry: one that cannot be read does not hide errors in the others.
+        with root.errors.guard(f"[[partners]] #{i}"):
+            partners.append(_partner(root.sub(f"[[partners]] #{i}", entry), partners))
     return tuple(partners)
+
+
+def _partner(s: Section, earlier: list[Partner]) -> Partner:
+    """One ``[[partners]]`` entry; ``earlier`` entries' ids are taken."""
+    pid = s.get("id", str)
+    s.check(
+        "id",
+        bool(_PARTNER_ID.match(pid)),
+        f"expected lowercase letters, digits, - or _: {pid!r}",
+    )
+    s.check("id", pid not in {p.id for p in earlier}, f"duplicate partner id {pid!r}")
+    entry = Partner(
+        id=pid,
+        name=s.get("name", str),
+        sender_domains=domains(s, "sender_domains"),
+        invoice_url_hosts=domains(s, "invoice_url_hosts"),
+        processor=s.get("processor", str, "sandbox"),
+    )
+    s.finish()
+    return entry
 
 
 def orgs(root: Section) -> dict[str, bool]:
     orgs: dict[str, bool] = {}
     for domain, entry in table(root, "orgs").items():
-        s = Section(f"[orgs.{domain!r}]", entry)
-        s.check("", bool(DOMAIN.match(domain.lower())), "not a domain name")
-        orgs[domain.lower().rstrip(".")] = s.get("pay_enabled", bool)
-        s.finish()
+        with root.errors.guard(f"[orgs.{domain!r}]"):
+            s = root.sub(f"[orgs.{domain!r}]", entry)
+            s.check("", bool(DOMAIN.match(domain.lower())), "not a domain name")
+            orgs[domain.lower().rstrip(".")] = s.get("pay_enabled", bool)
+            s.finish()
     return orgs

@@ -4,19 +4,27 @@ Every callback but ``eom`` always continues, so it is marked ``@Milter.noreply``
 (over an inet socket a reply per header costs a round trip). Nothing in here
 rejects or holds mail: any failure still accepts the message, at worst with only
 forged cards removed.
+
+Each callback observes its own duration; the message is counted once, at eom.
+The MTA's queue id (macro ``i``) is bound to the log context as soon as the MTA
+gives it, so every line logged for the message, by any module, carries it.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
 import Milter
 
+from inboxpay import logs
 from inboxpay.message import RawMessage
 from inboxpay.milter.edits import Edits, strip_forged_cards
 from inboxpay.milter.facts import MessageFacts
+from inboxpay.milter.metrics import MilterMetrics
 from inboxpay.milter.pipeline import Outcome
 
 _log = logging.getLogger(__name__)
@@ -32,21 +40,48 @@ def _text(value: Any) -> str:
     return str(value) if value is not None else ""
 
 
+Callback = Callable[..., int]
+
+
+def _timed(stage: str) -> Callable[[Callback], Callback]:
+    """Observe the callback's duration under ``stage`` (innermost: pymilter's decorators
+    read the method's name and attributes)."""
+
+    def decorate(func: Callback) -> Callback:
+        @functools.wraps(func)
+        def timed(self: InboxPayMilter, *args: Any) -> int:
+            started = perf_counter()
+            try:
+                return func(self, *args)
+            finally:
+                self._timers[stage].observe(perf_counter() - started)
+
+        return timed
+
+    return decorate
+
+
 # Keep header continuation lines and their leading space exactly as received (DKIM).
 @Milter.header_leading_space
 class InboxPayMilter(Milter.Base):  # type: ignore[misc]
     """One SMTP connection; may carry several messages."""
 
-    def __init__(self, process: Processor, max_message_bytes: int) -> None:
+    def __init__(
+        self, process: Processor, max_message_bytes: int, metrics: MilterMetrics | None = None
+    ) -> None:
         self._process = process
         self._max = max_message_bytes
+        self._metrics = metrics if metrics is not None else MilterMetrics()
+        self._timers = self._metrics.callbacks
         self._client_ip = ""
         self._client_name = ""
         self._helo = ""
+        self._queue_id = ""
         self._facts = MessageFacts()
         self._body = bytearray()
 
     @Milter.noreply  # type: ignore[untyped-decorator]
+    @_timed("connect")
     def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
         self._client_name = _text(hostname)
         # inet and inet6 give (address, port, ...); a unix-socket client gives no address.
@@ -55,13 +90,18 @@ class InboxPayMilter(Milter.Base):  # type: ignore[misc]
         return Milter.CONTINUE  # type: ignore[no-any-return]
 
     @Milter.noreply  # type: ignore[untyped-decorator]
+    @_timed("helo")
     def hello(self, heloname: str) -> int:
         self._helo = _text(heloname)
         return Milter.CONTINUE  # type: ignore[no-any-return]
 
     @Milter.noreply  # type: ignore[untyped-decorator]
+    @_timed("envfrom")
     def envfrom(self, mailfrom: str, *params: str) -> int:
         # A new transaction on this connection: start from a clean slate.
+        self._queue_id = ""
+        logs.unbind()
+        self._find_queue_id()  # Sendmail, or Postfix with smtpd_delay_open_until_valid_rcpt=no
         self._facts = MessageFacts(
             client_ip=self._client_ip,
             client_name=self._client_name,
@@ -73,13 +113,17 @@ class InboxPayMilter(Milter.Base):  # type: ignore[misc]
         return Milter.CONTINUE  # type: ignore[no-any-return]
 
     @Milter.noreply  # type: ignore[untyped-decorator]
+    @_timed("envrcpt")
     def envrcpt(self, to: str, *params: str) -> int:
+        if not self._queue_id:
+            self._find_queue_id()  # Postfix opens the queue file at the first valid RCPT
         self._facts.recipients.append(_text(to).strip().strip("<>"))
         return Milter.CONTINUE  # type: ignore[no-any-return]
 
     # decode() must be outermost: noreply's wrapper would hide the attribute it sets.
     @Milter.decode("bytes")  # type: ignore[untyped-decorator]
     @Milter.noreply  # type: ignore[untyped-decorator]
+    @_timed("header")
     def header(self, name: str, value: bytes) -> int:
         raw_name = name.encode("utf-8", "surrogateescape") if isinstance(name, str) else name
         if not self._protocol & Milter.P_HDR_LEADSPC:
@@ -88,6 +132,13 @@ class InboxPayMilter(Milter.Base):  # type: ignore[misc]
         return Milter.CONTINUE  # type: ignore[no-any-return]
 
     @Milter.noreply  # type: ignore[untyped-decorator]
+    @_timed("eoh")
+    def eoh(self) -> int:
+        # Nothing to do; defined to be timed like the rest (Milter.Base's is called anyway).
+        return Milter.CONTINUE  # type: ignore[no-any-return]
+
+    @Milter.noreply  # type: ignore[untyped-decorator]
+    @_timed("body")
     def body(self, chunk: bytes) -> int:
         if not self._facts.truncated:
             if len(self._body) + len(chunk) > self._max:
@@ -97,30 +148,38 @@ class InboxPayMilter(Milter.Base):  # type: ignore[misc]
                 self._body += chunk
         return Milter.CONTINUE  # type: ignore[no-any-return]
 
+    @_timed("eom")
     def eom(self) -> int:
         facts = self._facts
         facts.message = RawMessage(facts.message.headers, bytes(self._body))
-        facts.queue_id = _text(self.getsymval("i"))
+        if self._queue_id:
+            logs.bind(queue_id=self._queue_id)  # again, in whatever thread state eom runs
+        else:
+            self._find_queue_id()  # an MTA that names it only at end of message
+        facts.queue_id = self._queue_id
         try:
             outcome = self._process(facts)
             edits = outcome.edits
+            self._metrics.record(outcome)
             _log.info(
                 "message processed",
-                extra={
-                    "queue_id": facts.queue_id,
-                    "verdict": outcome.verdict.header or outcome.verdict.action.value,
-                },
+                extra={"verdict": outcome.verdict.header or outcome.verdict.action.value},
             )
         except Exception:  # noqa: BLE001 - mail is never held for a payment reason
-            _log.exception(
-                "analysis failed; delivering without a card", extra={"queue_id": facts.queue_id}
-            )
+            self._metrics.failed()
+            _log.exception("analysis failed; delivering without a card")
             edits = strip_forged_cards(facts.message)
-        self._apply(edits, facts.queue_id)
+        self._apply(edits)
         self._reset()
         return Milter.ACCEPT  # type: ignore[no-any-return]
 
-    def _apply(self, edits: Edits, queue_id: str) -> None:
+    def _find_queue_id(self) -> None:
+        queue_id = self.getsymval("i")
+        if queue_id:
+            self._queue_id = _text(queue_id)
+            logs.bind(queue_id=self._queue_id)
+
+    def _apply(self, edits: Edits) -> None:
         try:
             for name, idx in edits.delete:
                 self.chgheader(name, idx, "")
@@ -134,7 +193,7 @@ class InboxPayMilter(Milter.Base):  # type: ignore[misc]
                 for i in range(0, len(edits.body), _BODY_CHUNK):
                     self.replacebody(edits.body[i : i + _BODY_CHUNK])
         except Exception:  # noqa: BLE001 - the MTA refused an edit; still accept the mail
-            _log.exception("could not apply edits", extra={"queue_id": queue_id})
+            _log.exception("could not apply edits")
 
     def abort(self) -> int:
         self._reset()
@@ -147,3 +206,5 @@ class InboxPayMilter(Milter.Base):  # type: ignore[misc]
     def _reset(self) -> None:
         self._facts = MessageFacts()
         self._body = bytearray()
+        self._queue_id = ""
+        logs.unbind()

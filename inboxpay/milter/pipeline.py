@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 from inboxpay.auth import dmarc, results
+from inboxpay.auth.dmarc import Alignment
 from inboxpay.card import HEADER as CARD_HEADER
 from inboxpay.card import VERDICT_HEADER, CardSigner, fold
 from inboxpay.dns import Resolver
@@ -41,6 +42,7 @@ class Outcome:
     evidence: Evidence
     verdict: Verdict
     edits: Edits
+    alignment: Alignment | None = None  # the dmarc= result written; None for internal mail
 
 
 def process(facts: MessageFacts, resolver: Resolver, policy: Policy, settings: Settings) -> Outcome:
@@ -84,4 +86,4 @@ def process(facts: MessageFacts, resolver: Resolver, policy: Policy, settings: S
         append=tuple(append),
         body=body if body != facts.message.body else None,
     )
-    return Outcome(evidence, verdict, edits)
+    return Outcome(evidence, verdict, edits, alignment)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import Milter
 
@@ -18,20 +20,63 @@ from inboxpay.milter.decide import Policy
 from inboxpay.milter.facts import MessageFacts
 from inboxpay.milter.filter import InboxPayMilter
 from inboxpay.milter.listener import serve
+from inboxpay.milter.metrics import MilterMetrics
+from inboxpay.milter.metrics import serve as serve_metrics
 from inboxpay.milter.orgsync import OrgSync
 from inboxpay.milter.pipeline import Outcome, Settings, process
+from inboxpay.milter.reload import Reloader
 
 _log = logging.getLogger(__name__)
 
 NAME = "inboxpay"
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """What one reading of the config and key files gives the message path."""
+
+    config: Config
+    settings: Settings
+    policy: Policy
+
+
+def build(config: Config, stored_orgs: Mapping[str, bool]) -> Loaded:
+    """Read the key files ``config`` names; raises ConfigError. The store's org switches
+    override the config's ``[orgs]``."""
+    key = load_signing_key(config.signing.key_file)
+    settings = Settings(
+        authserv_id=config.milter.authserv_id,
+        signer=CardSigner(key, config.signing.kid or kid_of(key)),
+        recipient_key=load_recipient_key(config.signing.recipient_key_file),
+        card_ttl_seconds=config.milter.card_ttl_days * 86400,
+        limits=Limits(
+            max_dkim_signatures=config.milter.max_dkim_signatures,
+            max_amount=config.policy.max_amount,
+            spf_timeout=config.dns.message_budget,
+        ),
+        internal_networks=config.milter.internal_networks,
+    )
+    policy = Policy(
+        partners=config.partners,
+        orgs=dict(config.orgs) | dict(stored_orgs),
+        alignment=config.policy.alignment,
+        require_spf_pass=config.policy.require_spf_pass,
+    )
+    return Loaded(config, settings, policy)
+
+
 class Runtime:
-    """Shared by all connections: the DNS cache, keys and policy."""
+    """Shared by all connections: the DNS cache, and the settings, keys and policy in force.
+
+    ``loaded`` is replaced whole, by one attribute assignment, when the store's org
+    switches change (:meth:`set_orgs`) or the config is reloaded (:meth:`reload`, from
+    milter/reload.py): a message sees the old settings or the new, never a mix.
+    """
 
     def __init__(self, config: Config) -> None:
-        key = load_signing_key(config.signing.key_file)
-        self.config = config
+        self.loaded = build(config, {})
+        self._stored_orgs: dict[str, bool] = {}
+        self._lock = threading.Lock()  # writers only (org sync, reload); readers never wait
         self.resolver = CachingResolver(
             config.dns.nameservers,
             config.dns.port,
@@ -39,47 +84,66 @@ class Runtime:
             config.dns.cache_size,
             [static_record(*r) for r in config.dns.static],
         )
-        self.settings = Settings(
-            authserv_id=config.milter.authserv_id,
-            signer=CardSigner(key, config.signing.kid or kid_of(key)),
-            recipient_key=load_recipient_key(config.signing.recipient_key_file),
-            card_ttl_seconds=config.milter.card_ttl_days * 86400,
-            limits=Limits(
-                max_dkim_signatures=config.milter.max_dkim_signatures,
-                max_amount=config.policy.max_amount,
-                spf_timeout=config.dns.message_budget,
-            ),
-            internal_networks=config.milter.internal_networks,
-        )
-        self.policy = Policy(
-            partners=config.partners,
-            orgs=dict(config.orgs),
-            alignment=config.policy.alignment,
-            require_spf_pass=config.policy.require_spf_pass,
-        )
+
+    @property
+    def config(self) -> Config:
+        return self.loaded.config
+
+    @property
+    def settings(self) -> Settings:
+        return self.loaded.settings
+
+    @property
+    def policy(self) -> Policy:
+        return self.loaded.policy
 
     def set_orgs(self, orgs: Mapping[str, bool]) -> None:
-        # One attribute assignment: callbacks see the old policy or the new, never a mix.
-        self.policy = dataclasses.replace(self.policy, orgs=dict(orgs))
+        """The store's org switches (OrgSync), which override the config's ``[orgs]``."""
+        with self._lock:
+            self._stored_orgs = dict(orgs)
+            loaded = self.loaded
+            merged = dict(loaded.config.orgs) | self._stored_orgs
+            self.loaded = dataclasses.replace(
+                loaded, policy=dataclasses.replace(loaded.policy, orgs=merged)
+            )
+
+    def reload(self, config: Config) -> None:
+        """Put a re-read config and its key files in force; on ConfigError the old stay."""
+        with self._lock:
+            old = self.loaded.settings.signer.kid
+            self.loaded = build(config, self._stored_orgs)
+        _log.info(
+            "configuration reloaded",
+            extra={"kid": self.loaded.settings.signer.kid, "previous_kid": old},
+        )
 
     def process(self, facts: MessageFacts) -> Outcome:
-        resolver = BudgetedResolver(self.resolver, self.config.dns.message_budget)
-        return process(facts, resolver, self.policy, self.settings)
+        loaded = self.loaded  # read once: one message, one configuration
+        resolver = BudgetedResolver(self.resolver, loaded.config.dns.message_budget)
+        return process(facts, resolver, loaded.policy, loaded.settings)
 
 
 def run(config: Config) -> None:
     runtime = Runtime(config)
+    metrics = MilterMetrics()
+    runtime.resolver.observe_query = metrics.dns_query.observe
+    metrics.watch_cache(lambda: runtime.resolver.stats)
+    if config.milter.metrics_listen is not None:
+        # Before anything else starts: a taken port stops start-up with one line.
+        serve_metrics(metrics, *config.milter.metrics_listen)
     sync = OrgSync(
         config.storage_url,
         config.path.parent,
-        config.orgs,
+        {},  # the store's switches only: the runtime adds [orgs] from the config in force
         runtime.set_orgs,
         config.milter.org_refresh_seconds,
     )
     sync.refresh()  # settings made before start-up apply to the first message
     sync.start()
+    # Config and key-file changes (rotate-signing, partners add) apply without a restart.
+    Reloader(lambda: runtime.config, runtime.reload, config.milter.org_refresh_seconds).start()
     Milter.factory = functools.partial(
-        InboxPayMilter, runtime.process, config.milter.max_message_bytes
+        InboxPayMilter, runtime.process, config.milter.max_message_bytes, metrics
     )
     Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.CHGBODY)
     # Last resort only (eom catches everything): never TEMPFAIL mail for our own failure.

@@ -8,15 +8,15 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from joserfc.jwk import OKPKey
 
-from inboxpay.card import CardVerifier
 from inboxpay.config import Config
-from inboxpay.keys import kid_of, load_recipient_key, load_signing_key, public_jwk
+from inboxpay.keys import load_recipient_key
 from inboxpay.orgs import OrgDirectory
 from inboxpay.processor.adapter import Processor
 from inboxpay.processor.client import open_processor
 from inboxpay.sidecar.auth import TokenVerifier, load_issuer_key
+from inboxpay.sidecar.cardkeys import CardKeys
+from inboxpay.sidecar.metered import MeteredProcessor
 from inboxpay.sidecar.metrics import METRICS, Metrics
 from inboxpay.sidecar.middleware import cors_middleware, error_middleware
 from inboxpay.sidecar.paying import PayContext, PaymentService
@@ -39,10 +39,9 @@ def token_verifier(config: Config) -> TokenVerifier:
     )
 
 
-def card_keys(config: Config) -> tuple[CardVerifier, dict[str, object]]:
-    key = load_signing_key(config.signing.key_file)
-    jwk = public_jwk(key, config.signing.kid or kid_of(key))
-    return CardVerifier([OKPKey.import_key(jwk)]), {"keys": [jwk]}
+def card_keys(config: Config) -> CardKeys:
+    # The current key and the retired ones, re-read after a rotation (sidecar/cardkeys.py).
+    return CardKeys(config.signing)
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
@@ -53,9 +52,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     try:
         await store.migrate()
         for name, pc in config.processors.items():
-            processors[name] = await open_processor(pc)
-        verifier, jwks = card_keys(config)
-        wallet_ = Wallet(store, Vault(load_keyring(config.vault_key_file)), config.limits)
+            processors[name] = MeteredProcessor(await open_processor(pc), name, app[METRICS])
+        verifier = card_keys(config)
+        vault = Vault(load_keyring(config.vault_key_file))
+        wallet_ = Wallet(store, vault, config.limits, app[METRICS])
         orgs = OrgDirectory(store, config.orgs)
         service = PaymentService(
             PayContext(
@@ -77,7 +77,6 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             tokens=token_verifier(config),
             cards=verifier,
             recipient_key=load_recipient_key(config.signing.recipient_key_file),
-            jwks=jwks,
             orgs=orgs,
             wallet=wallet_,
             payments=service,

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from inboxpay import logs
 from inboxpay.sidecar.errors import ApiError
 from inboxpay.sidecar.http import error_body, json_response
 from inboxpay.sidecar.metrics import METRICS
@@ -62,44 +63,51 @@ def error_middleware() -> Middleware:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
         started = time.monotonic()
-        try:
-            response = await handler(request)
-        except ApiError as e:
-            response = json_response(error_body(e.code, e.message), status=e.status)
-        except web.HTTPException as e:
-            if e.status < 400:
-                raise
-            code, message = _HTTP_CODES.get(e.status, ("http_error", e.reason))
-            response = json_response(error_body(code, message), status=e.status)
-            if "Allow" in e.headers:  # RFC 9110: a 405 lists the methods that work
-                response.headers["Allow"] = e.headers["Allow"]
-        except Exception as e:  # noqa: BLE001 - the last line of defence: never a traceback out
-            api = translate(e)
-            if api is None:
-                _log.exception("unexpected error", extra={"request_id": request_id})
-                api = ApiError("internal error", "internal_error")
-                api.status = 500
-            response = json_response(error_body(api.code, api.message), status=api.status)
-        response.headers["X-Request-Id"] = request_id
-        route = request.match_info.route.resource
-        name = route.canonical if route is not None else "unmatched"
-        elapsed = time.monotonic() - started
-        request.app[METRICS].requests.labels(name, request.method, str(response.status)).observe(
-            elapsed
-        )
-        _log.info(
-            "request",
-            extra={
-                "request_id": request_id,
-                "method": request.method,
-                "route": name,
-                "status": response.status,
-                "ms": round(elapsed * 1000, 1),
-            },
-        )
+        # Every line logged while handling this request, by any module, carries its id.
+        with logs.context(request_id=request_id):
+            response = await _answer(request, handler)
+            response.headers["X-Request-Id"] = request_id
+            route = request.match_info.route.resource
+            name = route.canonical if route is not None else "unmatched"
+            elapsed = time.monotonic() - started
+            request.app[METRICS].requests.labels(
+                name, request.method, str(response.status)
+            ).observe(elapsed)
+            _log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "route": name,
+                    "status": response.status,
+                    "ms": round(elapsed * 1000, 1),
+                },
+            )
         return response
 
     return middleware
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The handler's response, or its error as a JSON answer."""
+    try:
+        return await handler(request)
+    except ApiError as e:
+        return json_response(error_body(e.code, e.message), status=e.status)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        code, message = _HTTP_CODES.get(e.status, ("http_error", e.reason))
+        response = json_response(error_body(code, message), status=e.status)
+        if "Allow" in e.headers:  # RFC 9110: a 405 lists the methods that work
+            response.headers["Allow"] = e.headers["Allow"]
+        return response
+    except Exception as e:  # noqa: BLE001 - the last line of defence: never a traceback out
+        api = translate(e)
+        if api is None:
+            _log.exception("unexpected error")
+            api = ApiError("internal error", "internal_error")
+            api.status = 500
+        return json_response(error_body(api.code, api.message), status=api.status)
 
 
 def cors_middleware(origins: tuple[str, ...]) -> Middleware:

@@ -15,9 +15,10 @@ from inboxpay import paymentcard
 from inboxpay.config import LimitsConfig
 from inboxpay.sidecar.auth import Principal
 from inboxpay.sidecar.errors import BadRequest, Conflict, TooManyRequests
+from inboxpay.sidecar.metrics import Metrics
 from inboxpay.store.api import Store
 from inboxpay.store.model import Address, BillingProfile, DuplicatePaymentMethod, PaymentMethod
-from inboxpay.vault import Vault
+from inboxpay.vault import Sealed, Vault, VaultError
 
 ADD_KIND = "payment_method_add"
 
@@ -63,19 +64,37 @@ def profile_json(profile: BillingProfile | None) -> dict[str, Any]:
 
 
 class Wallet:
-    def __init__(self, store: Store, vault: Vault, limits: LimitsConfig) -> None:
+    """The one user of the vault in the sidecar: every seal and open is counted here."""
+
+    def __init__(self, store: Store, vault: Vault, limits: LimitsConfig, metrics: Metrics) -> None:
         self._store = store
         self._vault = vault
         self._limits = limits
+        self._vault_ops = metrics.vault
 
     def holder_name(self, method: PaymentMethod) -> str:
         return self.secret(method)["name"]
 
     def secret(self, method: PaymentMethod) -> dict[str, str]:
         """Number and holder name, decrypted for this call only."""
-        return self._vault.open(
-            method.id, method.owner, method.sealed, method.wrapped_key, method.kek_version
-        )
+        try:
+            secret = self._vault.open(
+                method.id, method.owner, method.sealed, method.wrapped_key, method.kek_version
+            )
+        except VaultError:
+            self._vault_ops.labels("open", "error").inc()
+            raise
+        self._vault_ops.labels("open", "ok").inc()
+        return secret
+
+    def _seal(self, method_id: str, owner: str, secret: dict[str, str]) -> Sealed:
+        try:
+            sealed = self._vault.seal(method_id, owner, secret)
+        except VaultError:
+            self._vault_ops.labels("seal", "error").inc()
+            raise
+        self._vault_ops.labels("seal", "ok").inc()
+        return sealed
 
     async def add(self, user: Principal, body: dict[str, Any]) -> dict[str, Any]:
         since = now() - datetime.timedelta(days=1)
@@ -89,7 +108,7 @@ class Wallet:
             raise card_data_error(e) from None
         await self._store.record_attempt(user.sub, ADD_KIND, "*")
         method_id = "pm_" + secrets.token_hex(12)
-        sealed = self._vault.seal(method_id, user.sub, {"number": number, "name": body["name"]})
+        sealed = self._seal(method_id, user.sub, {"number": number, "name": body["name"]})
         stamp = now()
         method = PaymentMethod(
             id=method_id,

@@ -50,7 +50,9 @@ def test_sample_reaches_the_demo_inbox_through_dev_mta(dev_dir: Path) -> None:
     host, port = "127.0.0.1", free_port()
     smtp = f"{host}:{port}"
     milter_port = free_port()
-    path = init(dev_dir / "dev", port=milter_port, sidecar_port=free_port())
+    path = init(
+        dev_dir / "dev", port=milter_port, sidecar_port=free_port(), metrics_port=free_port()
+    )
     maildir = load(path).sidecar.demo_maildir
     assert maildir is not None
     # The sample's SPF, DKIM and DMARC come from [[dns.static]]: no zone server behind 53.

@@ -95,6 +95,7 @@ def write_config(
         port=ports.milter,
         sidecar_port=ports.sidecar,
         sandbox_port=ports.sandbox,
+        metrics_port=free_port(),
     )
     data: dict[str, Any] = tomllib.loads(path.read_text("utf-8"))
     world = tomllib.loads(PARTNERS_TOML)

@@ -40,7 +40,9 @@ def dns_server(e2e_dir: Path, dkim_keys: dict[str, DkimKey]) -> Iterator[DnsServ
 
 @pytest.fixture(scope="session")
 def milter(e2e_dir: Path, dns_server: DnsServer) -> Iterator[tuple[MilterProcess, CardKeys]]:
-    process = MilterProcess(e2e_dir, free_port(), AUTHSERV_ID, dns_server.port)
+    process = MilterProcess(
+        e2e_dir, free_port(), AUTHSERV_ID, dns_server.port, metrics_port=free_port()
+    )
     with running_milter(process) as card_keys:
         yield process, card_keys
 

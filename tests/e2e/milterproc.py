@@ -127,13 +127,18 @@ class MilterProcess:
         dns_port: int,
         milter: Mapping[str, Setting] | None = None,
         dns: Mapping[str, Setting] | None = None,
+        metrics_port: int | None = None,
     ) -> None:
-        """``milter`` and ``dns`` override config keys (e.g. ``max_message_bytes``)."""
+        """``milter`` and ``dns`` override config keys (e.g. ``max_message_bytes``);
+        ``metrics_port``: serve Prometheus metrics there (``[milter] metrics_listen``)."""
         self.workdir = workdir
         self.port = port
         self.authserv_id = authserv_id
         self.dns_port = dns_port
+        self.metrics_port = metrics_port
         self.milter_settings = dict(milter or {})
+        if metrics_port is not None:
+            self.milter_settings.setdefault("metrics_listen", f"127.0.0.1:{metrics_port}")
         self.dns_settings = dict(dns or {})
         self.mode = milter_mode()
         self.config = workdir / "inboxpay.toml"

@@ -37,7 +37,7 @@ def dev(e2e_dir: Path) -> Iterator[tuple[Path, PrivatePostfix]]:
     workdir.mkdir()
     workdir.chmod(0o755)
     milter_port = free_port()
-    path = init(workdir / "dev", AUTHSERV)
+    path = init(workdir / "dev", AUTHSERV, metrics_port=free_port())
     path.write_text(
         path.read_text().replace('"inet:8894@127.0.0.1"', f'"inet:{milter_port}@127.0.0.1"')
     )

@@ -52,5 +52,5 @@ def ops_dns(ops_dir: Path, ops_dkim_keys: dict[str, DkimKey]) -> Iterator[DnsSer
 
 @pytest.fixture(scope="module")
 def deployment(ops_dir: Path, ops_dns: DnsServer) -> Deployment:
-    ports = {name: free_port() for name in ("milter", "sidecar", "sandbox")}
+    ports = {name: free_port() for name in ("milter", "sidecar", "sandbox", "metrics")}
     return install(ops_dir / "root", ops_dns.port, ports, AUTHSERV_ID)

@@ -198,6 +198,7 @@ def install(root: Path, dns_port: int, ports: dict[str, int], authserv_id: str) 
         port=ports["milter"],
         sidecar_port=ports["sidecar"],
         sandbox_port=ports["sandbox"],
+        metrics_port=ports["metrics"],
     )
     config.write_text(production_config(config.read_text("utf-8"), root, dns_port), "utf-8")
     config_module.load(config)  # the edited file is still a valid config
