@@ -109,7 +109,7 @@ def milter(s: Section) -> MilterConfig:
         try:
             networks.append(ipaddress.ip_network(net, strict=False))
         except ValueError:
-            raise ConfigError(f"{s.name} internal_networks: not a network: {net!r}") from None
+            s.check("internal_networks", False, f"not a network: {net!r}")
     config = MilterConfig(
         socket=socket,
         authserv_id=authserv_id,

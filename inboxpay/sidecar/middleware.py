@@ -7,6 +7,7 @@ traceback never reaches a client.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -58,10 +59,18 @@ def translate(e: Exception) -> ApiError | None:
     return None
 
 
+# A caller's id is echoed and logged: only a short token of safe characters is kept.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def _request_id(offered: str) -> str:
+    return offered if _REQUEST_ID.match(offered) else secrets.token_hex(8)
+
+
 def error_middleware() -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+        request_id = _request_id(request.headers.get("X-Request-Id", ""))
         started = time.monotonic()
         # Every line logged while handling this request, by any module, carries its id.
         with logs.context(request_id=request_id):

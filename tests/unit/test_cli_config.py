@@ -19,7 +19,11 @@ def broken(tmp_path: Path) -> Path:
     path = init(tmp_path / "dev")
     text = path.read_text()
     for old, new in [
-        ("[milter]\n", '[milter]\nmax_dkim_signatures = "5"\nsocket_typo = 1\n'),
+        (
+            "[milter]\n",
+            '[milter]\nmax_dkim_signatures = "5"\nsocket_typo = 1\n'
+            'internal_networks = ["10.0.0.0/8", "ten-net"]\n',
+        ),
         ("timeout = 5.0", "timeout = 0"),
         ('alignment = "relaxed"', 'alignment = "loose"'),
         ('id = "xero"', 'id = "Xero Ltd"'),
@@ -36,6 +40,7 @@ def broken(tmp_path: Path) -> Path:
 
 
 EXPECTED = [
+    "[milter] internal_networks: not a network: 'ten-net'",
     "[milter] max_dkim_signatures: expected int, got '5'",
     "[milter] socket_typo: unknown key",
     "[dns] timeout: must be more than 0 and at most 60 seconds",
@@ -113,5 +118,5 @@ def test_other_commands_print_every_error_too(
     path = broken(tmp_path)
     assert cli.main(["keys", "public", "--config", str(path)]) == 2
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 8  # the config's errors; key files are read only once it is valid
+    assert len(lines) == 9  # the config's errors; key files are read only once it is valid
     assert all(line.startswith(PREFIX) for line in lines)

@@ -188,17 +188,23 @@ async def test_request_id_is_on_lines_logged_inside_handlers(
             return r.headers["X-Request-Id"]
 
         assert await asyncio.gather(*(call(n) for n in range(5))) == [f"req-{n}" for n in range(5)]
+        # A caller's id that is not a short safe token is replaced, not echoed or logged.
+        for hostile in ('a"b\\n{"level": "error"}', "x" * 65, "<script>"):
+            r = await client.get("/pay?n=9", headers={"X-Request-Id": hostile})
+            assert r.headers["X-Request-Id"] != hostile
+            assert len(r.headers["X-Request-Id"]) == 16
         failed = await client.get("/fail")
         assert failed.status == 500
         generated = failed.headers["X-Request-Id"]
     logging.getLogger("inboxpay.sidecar").info("after the requests")
 
     paying = lines(records, "paying")
-    assert len(paying) == 5
-    assert all(getattr(r, "request_id", None) == f"req-{r.n}" for r in paying)
+    assert len(paying) == 8
+    assert all(getattr(r, "request_id", None) == f"req-{r.n}" for r in paying if r.n != "9")
     (error,) = lines(records, "unexpected error")
     assert getattr(error, "request_id", None) == generated
     answered = {getattr(r, "request_id", None) for r in lines(records, "request")}
-    assert answered == {*(f"req-{n}" for n in range(5)), generated}
+    assert {*(f"req-{n}" for n in range(5)), generated} <= answered
+    assert len(answered) == 5 + 3 + 1
     (after,) = lines(records, "after the requests")
     assert not hasattr(after, "request_id")
