@@ -12,13 +12,16 @@ Never log a card number, security code, token or key: no field here is filtered.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import contextvars
 import json
 import logging
+import queue
 import sys
 import time
 from collections.abc import Iterator
+from logging.handlers import QueueHandler, QueueListener
 
 # LogRecord attributes that are not context we attached with ``extra=`` or the log context.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -112,10 +115,28 @@ class KeyValueFormatter(logging.Formatter):
         return line
 
 
+_listener: QueueListener | None = None
+
+
 def setup(level: str = "info") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    """Log to stderr through one writer thread.
+
+    A line is formatted where it is logged (the log context lives there) and handed
+    to the writer over a queue. Writing under the handler's lock in the logging
+    thread made milter threads queue behind a write that had dropped the GIL: with
+    20 connections that wait cost more than the message's whole log line.
+    """
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+    writer = logging.StreamHandler(sys.stderr)
+    writer.setFormatter(logging.Formatter("%(message)s"))  # already formatted
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handler = QueueHandler(lines)
     handler.setFormatter(KeyValueFormatter() if sys.stderr.isatty() else JsonFormatter())
     handler.addFilter(ContextFilter())
+    _listener = QueueListener(lines, writer)
+    _listener.start()
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -123,3 +144,10 @@ def setup(level: str = "info") -> None:
     # sealed blobs) at debug level: keep them quiet whatever our own level is.
     for name in ("aiosqlite", "asyncpg"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@atexit.register
+def _flush() -> None:
+    """Write what is still queued before the process ends."""
+    if _listener is not None:
+        _listener.stop()

@@ -208,3 +208,31 @@ async def test_request_id_is_on_lines_logged_inside_handlers(
     assert len(answered) == 5 + 3 + 1
     (after,) = lines(records, "after the requests")
     assert not hasattr(after, "request_id")
+
+
+def test_lines_written_by_the_writer_thread_are_all_out_at_exit() -> None:
+    # Lines go through a queue to one writer thread: none may be lost when the
+    # process ends right after logging them, and each stays one JSON object.
+    import subprocess
+    import sys
+
+    program = (
+        "import logging, threading\n"
+        "from inboxpay import logs\n"
+        "logs.setup()\n"
+        "def burst(t):\n"
+        "    with logs.context(queue_id=f'Q{t}'):\n"
+        "        for i in range(500):\n"
+        "            logging.getLogger('inboxpay.milter').info('line', extra={'i': i})\n"
+        "threads = [threading.Thread(target=burst, args=(t,)) for t in range(4)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
+    )
+    entries = [json.loads(line) for line in done.stderr.splitlines()]
+    assert len(entries) == 2000
+    for t in range(4):
+        mine = [e["i"] for e in entries if e["queue_id"] == f"Q{t}"]
+        assert mine == list(range(500))
