@@ -49,6 +49,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from inboxpay.atomicfile import fsync_dir, replace_file
 from inboxpay.errors import ConfigError, InboxPayError
 from inboxpay.paymentcard import normalize_number
 
@@ -220,15 +221,6 @@ def load_keyring(path: Path, key_name: str = "[vault] key_file") -> Keyring:
     return _read(Path(path), key_name)[1]
 
 
-def _fsync_dir(directory: Path) -> None:
-    # The rename (or the new name) is only durable once the directory is synced.
-    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_fd(fd: int, data: bytes) -> None:
     with os.fdopen(fd, "wb", closefd=False) as f:
         f.write(data)
@@ -263,37 +255,16 @@ def generate_keyring(path: Path, key_name: str = "[vault] key_file") -> Keyring:
         path.unlink(missing_ok=True)
         raise
     os.close(fd)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return _parse(raw, f"{key_name}: {path}")
 
 
 def _replace(path: Path, data: bytes, old: os.stat_result, key_name: str) -> None:
-    """Atomically replace the key file: a crash leaves the old file or the new, never half."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    """Atomically replace the key file, keeping owner and mode: old file or new, never half."""
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        replace_file(path, data, like=old)
     except OSError as e:
-        raise ConfigError(f"{key_name}: cannot write next to {path}: {e.strerror}") from e
-    try:
-        # Rotation may run as root on a file owned by the service user; a root-owned
-        # replacement would lock the service out of its own keys.
-        if (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
-            try:
-                os.fchown(fd, old.st_uid, old.st_gid)
-            except OSError as e:
-                raise ConfigError(
-                    f"{key_name}: cannot keep the owner of {path}: {e.strerror}"
-                ) from e
-        _write_fd(fd, data)
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, path)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+        raise ConfigError(f"{key_name}: cannot replace {path}: {e.strerror}") from e
 
 
 @contextlib.contextmanager
