@@ -147,7 +147,12 @@ class PaymentService:
         processor = c.processors.get(partner.processor)
         if processor is None:
             raise ServiceUnavailable("no processor for this partner", "processor_unavailable")
-        await c.store.record_attempt(user.sub, PAYMENT_KIND, "*")
+        # The count in _usable_method turns most over-limit requests away early; this is
+        # the authoritative one: counted and recorded at once, so a burst cannot overshoot.
+        hour_ago = now() - datetime.timedelta(hours=1)
+        limit = c.limits.payment_attempts_per_hour
+        if not await c.store.take_attempt(user.sub, PAYMENT_KIND, "*", hour_ago, limit):
+            raise TooManyRequests("too many payment attempts; try again later", "rate_limited")
         payment = await self._create(user, reviewed.invoice_key, reviewed.claims, method, partner)
         result = await self._charge(payment, processor, method, body["security_code"], inv)
         payment = await self._apply(payment, result, user, method) if result else payment

@@ -106,7 +106,10 @@ class Wallet:
             paymentcard.validate_expiry(body["exp_month"], body["exp_year"])
         except paymentcard.CardDataError as e:
             raise card_data_error(e) from None
-        await self._store.record_attempt(user.sub, ADD_KIND, "*")
+        # Counted and recorded at once (the check above is only the early answer).
+        limit = self._limits.payment_methods_per_day
+        if not await self._store.take_attempt(user.sub, ADD_KIND, "*", since, limit):
+            raise TooManyRequests("too many payment methods added today", "rate_limited")
         method_id = "pm_" + secrets.token_hex(12)
         sealed = self._seal(method_id, user.sub, {"number": number, "name": body["name"]})
         stamp = now()

@@ -119,6 +119,13 @@ class Store(Protocol):
 
     # --- rate limits and lockouts ---
     async def record_attempt(self, owner: str, kind: str, subject: str) -> None: ...
+    async def take_attempt(
+        self, owner: str, kind: str, subject: str, since: datetime.datetime, limit: int
+    ) -> bool:
+        """Record an attempt unless ``limit`` were made since ``since``; False if refused.
+        Atomic across processes sharing the database."""
+        ...
+
     async def count_attempts(
         self, owner: str, kind: str, subject: str, since: datetime.datetime
     ) -> int: ...

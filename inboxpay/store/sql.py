@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -465,6 +466,33 @@ class SqlStore:
             self._now(),
         )
 
+    async def take_attempt(
+        self, owner: str, kind: str, subject: str, since: datetime.datetime, limit: int
+    ) -> bool:
+        # Count and record in one transaction, under a lock per (owner, kind, subject):
+        # counting first and recording later let a burst of requests (or two sidecars)
+        # all see "under the limit". SQLite's BEGIN IMMEDIATE already serializes writers.
+        async with self.db.transaction() as tx:
+            await tx.lock(_attempt_lock(owner, kind, subject))
+            count = await tx.fetchval(
+                "SELECT count(*) FROM attempts"
+                " WHERE owner = ? AND kind = ? AND subject = ? AND at >= ?",
+                owner,
+                kind,
+                subject,
+                since,
+            )
+            if int(count) >= limit:
+                return False
+            await tx.execute(
+                "INSERT INTO attempts (owner, kind, subject, at) VALUES (?, ?, ?, ?)",
+                owner,
+                kind,
+                subject,
+                self._now(),
+            )
+        return True
+
     async def count_attempts(
         self, owner: str, kind: str, subject: str, since: datetime.datetime
     ) -> int:
@@ -505,3 +533,9 @@ class SqlStore:
             _limit(limit),
         )
         return [rows.audit_entry(row) for row in found]
+
+
+def _attempt_lock(owner: str, kind: str, subject: str) -> int:
+    """A 64-bit advisory-lock key for one rate limit (PostgreSQL wants a signed bigint)."""
+    digest = hashlib.sha256("\0".join((owner, kind, subject)).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)

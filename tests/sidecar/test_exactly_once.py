@@ -155,3 +155,48 @@ async def test_twenty_concurrent_payments_one_app_sqlite(
 
     charges = await env.charges()
     assert [c["amount_minor"] for c in charges] == [2020], charges
+
+
+def _limit_three(data: dict[str, Any]) -> None:
+    data["limits"] = {"payment_attempts_per_hour": 3}
+
+
+def _check_three_paid(replies: list[Reply]) -> None:
+    outcomes = _outcomes(replies)
+    assert outcomes == Counter({(201, "succeeded"): 3, (429, "rate_limited"): 9}), outcomes
+
+
+async def test_a_burst_never_overshoots_the_hourly_limit_two_sidecars(
+    tmp_path: Path, pg_dsn: str, shared_sandbox: Sandbox
+) -> None:
+    """Twelve invoices paid at once through two sidecars: the limit of 3 holds exactly."""
+    async with fresh_database(pg_dsn) as url:
+        env = await Env.create(tmp_path, url, shared_sandbox)
+        env.edit(_limit_three)
+        second = tmp_path / "inboxpay-b.toml"
+        env.edit(lambda d: d["sidecar"].update(listen=f"127.0.0.1:{free_port()}"), second)
+        first = Sidecar(env.config_path, tmp_path / "sidecar-a.log")
+        other = Sidecar(second, tmp_path / "sidecar-b.log")
+        with first, other:
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+                apis = [Api(session, p.url, env.token) for p in (first, other)]
+                method = await apis[0].method(ALICE)
+                cards = [env.card([ALICE], amount=f"{i + 1}.00") for i in range(12)]
+                replies = await asyncio.gather(
+                    *(apis[i % 2].pay(ALICE, card, method) for i, card in enumerate(cards))
+                )
+        _check_three_paid(list(replies))
+    assert len(await env.charges()) == 3
+
+
+async def test_a_burst_never_overshoots_the_hourly_limit_sqlite(
+    tmp_path: Path, shared_sandbox: Sandbox
+) -> None:
+    env = await Env.create(tmp_path, "sqlite:///inboxpay.db", shared_sandbox)
+    env.edit(_limit_three)
+    async with env.sidecar() as api:
+        method = await api.method(ALICE)
+        cards = [env.card([ALICE], amount=f"{i + 1}.00") for i in range(12)]
+        replies = await asyncio.gather(*(api.pay(ALICE, card, method) for card in cards))
+    _check_three_paid(list(replies))
+    assert len(await env.charges()) == 3

@@ -502,6 +502,27 @@ async def test_read_then_write_transactions_of_two_processes(open_stores: StoreF
     assert [o.domain for o in await first.list_orgs()] == ["a.test", "b.test"]
 
 
+async def test_take_attempt_stops_at_the_limit(store: SqlStore, clock: FakeClock) -> None:
+    taken = [await store.take_attempt(ALICE, "pay", "*", START, 3) for _ in range(5)]
+    assert taken == [True, True, True, False, False]
+    assert await store.count_attempts(ALICE, "pay", "*", START) == 3  # refusals not recorded
+    assert await store.take_attempt(BOB, "pay", "*", START, 3) is True  # per owner
+    later = clock.advance(hours=1)
+    assert await store.take_attempt(ALICE, "pay", "*", later, 3) is True  # a new window
+
+
+async def test_fifty_concurrent_attempts_never_overshoot_the_limit(
+    open_stores: StoreFactory,
+) -> None:
+    """Two stores stand for two sidecars: the limit holds across them."""
+    stores = [await open_stores(), await open_stores()]
+    results = await asyncio.gather(
+        *(stores[i % 2].take_attempt(ALICE, "pay", "*", START, 20) for i in range(50))
+    )
+    assert results.count(True) == 20
+    assert await stores[0].count_attempts(ALICE, "pay", "*", START) == 20
+
+
 # --- exactly once, across processes ---
 
 
