@@ -16,7 +16,8 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-Stamp = tuple[int, int, int] | None  # (inode, size, mtime_ns); None: missing or unreadable
+# (inode, size, mtime_ns, ctime_ns); None: missing or unreadable
+Stamp = tuple[int, int, int, int] | None
 
 
 def stamp(path: Path) -> Stamp:
@@ -26,8 +27,9 @@ def stamp(path: Path) -> Stamp:
     except OSError:
         return None
     # The inode too: a replaced key file has the same size, and may have the same mtime
-    # on a file system with coarse timestamps.
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+    # on a file system with coarse timestamps. ctime: a chmod or chown that makes an
+    # unreadable file readable again must be noticed too.
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def fsync_dir(directory: Path) -> None:

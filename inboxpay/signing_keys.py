@@ -127,15 +127,16 @@ def dump_retired(entries: tuple[RetiredKey, ...]) -> bytes:
     return (json.dumps({"keys": [e.jwk() for e in entries]}, indent=2) + "\n").encode()
 
 
-def load_signing_keys(signing: SigningConfig) -> Keyring:
-    """Read the key file and the retired file; any problem is a ConfigError naming the key."""
+def load_signing_keys(signing: SigningConfig, retired: bool = True) -> Keyring:
+    """Read the key file and (unless ``retired`` is False) the retired file; any problem is
+    a ConfigError naming the key."""
     key = load_signing_key(signing.key_file)
     kid = signing.kid or kid_of(key)
     return Keyring(
         # The sidecar keeps this for months: drop the private half at once.
         current=OKPKey.import_key(public_jwk(key, kid)),
         kid=kid,
-        retired=load_retired(signing.retired_keys_file),
+        retired=load_retired(signing.retired_keys_file) if retired else (),
         grace_seconds=signing.retired_key_grace_days * DAY,
     )
 
@@ -161,7 +162,9 @@ def rotate(signing: SigningConfig, now: int | None = None) -> Rotation:
             "key (two keys, one kid); remove the line to use derived kids, then rotate"
         )
     at = int(time.time()) if now is None else now
-    key_file = signing.key_file
+    # A symlinked key file: replace the key it points to, not the link (which would
+    # leave the old private key behind at the target).
+    key_file = signing.key_file.resolve()
     with locked(key_file.parent):  # two rotations at once would lose one new key
         old = load_signing_key(key_file)
         old_kid = kid_of(old)

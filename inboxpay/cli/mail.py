@@ -13,12 +13,14 @@ from inboxpay.errors import ConfigError
 
 def cmd_milter(args: argparse.Namespace) -> int:
     from inboxpay import logs
+    from inboxpay.atomicfile import stamp
     from inboxpay.milter.server import Runtime, run
 
+    before = stamp(Path(args.config).absolute())  # a change from here on reloads
     cfg = config.load(args.config)
     Runtime(cfg)  # load keys now: a bad key file is a config error, before libmilter starts
     logs.setup(args.log_level)
-    run(cfg)
+    run(cfg, before)
     return EXIT_OK
 
 

@@ -67,29 +67,40 @@ def remove_partner(path: Path, partner_id: str) -> PartnersEdit:
 def _rewrite(path: Path, change: _Change) -> PartnersEdit:
     path = Path(path).absolute()
     real = path.resolve()  # a symlinked config: replace the file, not the link
-    with locked(real.parent):  # two edits at once would lose one of them
-        try:
-            original = real.read_bytes()
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read config: {e.strerror}") from e
-        old_data = decode(original, path)
-        before = parse(old_data, path).partners  # a config that is already broken is not edited
-        try:
-            doc = tomlkit.parse(original.decode("utf-8"))
-        except TOMLKitError as e:
-            raise ConfigError(f"{path}: {e}") from e
-        wrote_defaults = DEFAULT_PARTNERS if "partners" not in old_data else ()
-        change(doc, before)
-        text = doc.as_string().encode("utf-8")
-        new_data = decode(text, path)
-        after = parse(new_data, path).partners  # the loader's own validation, every error
-        _only_partners_changed(old_data, new_data, path)
-        try:
-            if real.read_bytes() != original:  # an editor saved meanwhile: do not undo that
-                raise InboxPayError(f"{path}: changed while being edited; not changed, try again")
-            replace_file(real, text, like=os.stat(real))
-        except OSError as e:
-            raise InboxPayError(f"{path}: cannot write: {e.strerror}; not changed") from e
+    try:
+        with locked(real.parent):  # two edits at once would lose one of them
+            return _rewrite_locked(path, real, change)
+    except PermissionError as e:
+        raise InboxPayError(
+            f"{path}: {e.strerror} (run it as the config's owner); not changed"
+        ) from e
+    except FileNotFoundError as e:
+        raise ConfigError(f"{path}: cannot read config: {e.strerror}") from e
+
+
+def _rewrite_locked(path: Path, real: Path, change: _Change) -> PartnersEdit:
+    try:
+        original = real.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config: {e.strerror}") from e
+    old_data = decode(original, path)
+    before = parse(old_data, path).partners  # a config that is already broken is not edited
+    try:
+        doc = tomlkit.parse(original.decode("utf-8"))
+    except TOMLKitError as e:
+        raise ConfigError(f"{path}: {e}") from e
+    wrote_defaults = DEFAULT_PARTNERS if "partners" not in old_data else ()
+    change(doc, before)
+    text = doc.as_string().encode("utf-8")
+    new_data = decode(text, path)
+    after = parse(new_data, path).partners  # the loader's own validation, every error
+    _only_partners_changed(old_data, new_data, path)
+    try:
+        if real.read_bytes() != original:  # an editor saved meanwhile: do not undo that
+            raise InboxPayError(f"{path}: changed while being edited; not changed, try again")
+        replace_file(real, text, like=os.stat(real))
+    except OSError as e:
+        raise InboxPayError(f"{path}: cannot write: {e.strerror}; not changed") from e
     return PartnersEdit(path, before, after, wrote_defaults)
 
 

@@ -145,6 +145,8 @@ def table(root: Section, key: str, required: bool = False) -> dict[str, Any]:
 def path(s: Section, key: str, base: Path, default: str | None = None) -> Path:
     value = s.get(key, str, default)
     s.check(key, value != "", "empty path")
+    if not s.check(key, "\0" not in value, "a path cannot hold a NUL character"):
+        value = value.replace("\0", "")  # a placeholder: the error is recorded
     p = Path(value)
     return p if p.is_absolute() else base / p
 

@@ -82,7 +82,9 @@ def listen(s: Section, default: str) -> tuple[str, int]:
     value = s.get("listen", str, default)
     host, sep, port = value.rpartition(":")
     ok = s.check(
-        "listen", bool(sep and host and port.isdigit()), f"expected HOST:PORT, got {value!r}"
+        "listen",
+        bool(sep and host and port.isascii() and port.isdigit()),
+        f"expected HOST:PORT, got {value!r}",
     )
     if not (ok and s.check("listen", 0 < int(port) < 65536, "port must be 1..65535")):
         host, _, port = default.rpartition(":")  # a placeholder: the error is recorded

@@ -157,21 +157,30 @@ class InboxPayMilter(Milter.Base):  # type: ignore[misc]
         else:
             self._find_queue_id()  # an MTA that names it only at end of message
         facts.queue_id = self._queue_id
+        outcome: Outcome | None = None
         try:
             outcome = self._process(facts)
             edits = outcome.edits
-            self._metrics.record(outcome)
-            _log.info(
-                "message processed",
-                extra={"verdict": outcome.verdict.header or outcome.verdict.action.value},
-            )
         except Exception:  # noqa: BLE001 - mail is never held for a payment reason
             self._metrics.failed()
             _log.exception("analysis failed; delivering without a card")
             edits = strip_forged_cards(facts.message)
         self._apply(edits)
+        if outcome is not None:
+            self._report(outcome)
         self._reset()
         return Milter.ACCEPT  # type: ignore[no-any-return]
+
+    def _report(self, outcome: Outcome) -> None:
+        # After the edits, and guarded on its own: counting must never cost the card.
+        try:
+            self._metrics.record(outcome)
+            _log.info(
+                "message processed",
+                extra={"verdict": outcome.verdict.header or outcome.verdict.action.value},
+            )
+        except Exception:  # noqa: BLE001 - the message is already decided and edited
+            _log.exception("could not count the message")
 
     def _find_queue_id(self) -> None:
         queue_id = self.getsymval("i")

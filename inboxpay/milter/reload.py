@@ -26,8 +26,23 @@ from inboxpay.errors import ConfigError
 _log = logging.getLogger(__name__)
 
 
+Stamps = tuple[tuple[Path, Stamp], ...]
+
+
 def watched(config: Config) -> tuple[Path, ...]:
     return (config.path, config.signing.key_file, config.signing.recipient_key_file)
+
+
+def stamps(config: Config, config_stamp: Stamp | None = None) -> Stamps:
+    """The watched files' stamps now; ``config_stamp``, if given, for the config file.
+
+    Take them *before* the files are read (the config file's before it was loaded),
+    so that a change landing while they are read shows at the next check.
+    """
+    now = tuple((p, stamp(p)) for p in watched(config))
+    if config_stamp is None:
+        return now
+    return ((config.path, config_stamp), *now[1:])
 
 
 def restart_needed(old: Config, new: Config) -> list[str]:
@@ -51,10 +66,15 @@ def restart_needed(old: Config, new: Config) -> list[str]:
 
 class Reloader(threading.Thread):
     """Every ``every`` seconds, :meth:`check`. ``current`` gives the config in force,
-    ``apply`` puts a new one in force (raising ConfigError if its key files are bad)."""
+    ``apply`` puts a new one in force (raising ConfigError if its key files are bad),
+    ``seen`` the stamps taken before the config in force was read."""
 
     def __init__(
-        self, current: Callable[[], Config], apply: Callable[[Config], None], every: float
+        self,
+        current: Callable[[], Config],
+        apply: Callable[[Config], None],
+        every: float,
+        seen: Stamps | None = None,
     ) -> None:
         super().__init__(name="inboxpay-reload", daemon=True)
         self._current = current
@@ -62,10 +82,11 @@ class Reloader(threading.Thread):
         self._every = every
         self._halt = threading.Event()
         self._initial = current()  # what the sockets, resolver and store were built from
-        self._seen = self._stamps()
+        # ``seen``: stamps taken before the running settings were read (see stamps()).
+        self._seen = seen if seen is not None else self._stamps()
 
-    def _stamps(self) -> tuple[tuple[Path, Stamp], ...]:
-        return tuple((p, stamp(p)) for p in watched(self._current()))
+    def _stamps(self) -> Stamps:
+        return stamps(self._current())
 
     def check(self) -> bool:
         """Reload when a watched file changed since the last check; True if new settings

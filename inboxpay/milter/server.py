@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import Milter
 
+from inboxpay.atomicfile import Stamp
 from inboxpay.card import CardSigner
 from inboxpay.config import Config
 from inboxpay.dns import BudgetedResolver, CachingResolver, static_record
@@ -24,7 +25,7 @@ from inboxpay.milter.metrics import MilterMetrics
 from inboxpay.milter.metrics import serve as serve_metrics
 from inboxpay.milter.orgsync import OrgSync
 from inboxpay.milter.pipeline import Outcome, Settings, process
-from inboxpay.milter.reload import Reloader
+from inboxpay.milter.reload import Reloader, stamps
 
 _log = logging.getLogger(__name__)
 
@@ -123,7 +124,10 @@ class Runtime:
         return process(facts, resolver, loaded.policy, loaded.settings)
 
 
-def run(config: Config) -> None:
+def run(config: Config, config_stamp: Stamp | None = None) -> None:
+    """Serve until libmilter stops. ``config_stamp``: the config file's stamp taken
+    before ``config`` was loaded, so a change made meanwhile is still picked up."""
+    seen = stamps(config, config_stamp)  # before the key files are read
     runtime = Runtime(config)
     metrics = MilterMetrics()
     runtime.resolver.observe_query = metrics.dns_query.observe
@@ -141,7 +145,8 @@ def run(config: Config) -> None:
     sync.refresh()  # settings made before start-up apply to the first message
     sync.start()
     # Config and key-file changes (rotate-signing, partners add) apply without a restart.
-    Reloader(lambda: runtime.config, runtime.reload, config.milter.org_refresh_seconds).start()
+    every = config.milter.org_refresh_seconds
+    Reloader(lambda: runtime.config, runtime.reload, every, seen).start()
     Milter.factory = functools.partial(
         InboxPayMilter, runtime.process, config.milter.max_message_bytes, metrics
     )

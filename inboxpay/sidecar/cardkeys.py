@@ -12,12 +12,19 @@ files costs the same per request whether the kid is known or not, re-reads only 
 something changed, and also puts into force at once a retired key an administrator
 deleted from the file (a revocation).
 
-A file that no longer loads is logged, and the keys in force stay until it changes again.
+A retired file that no longer loads fails closed: only the current key verifies until it
+loads again. Editing that file is how a leaked key is revoked, and a revocation that left
+the file unreadable (wrong owner, a typo) must not keep the leaked key trusted. A current
+key file that no longer loads keeps the current key in force, still without retired keys.
+Either way the error is logged once, and the files are read again when they change
+(chmod and chown included).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
 from typing import Any
 
 from inboxpay.atomicfile import Stamp, stamp
@@ -42,6 +49,8 @@ class CardKeys:
 
     def __init__(self, signing: SigningConfig) -> None:
         self._signing = signing
+        # The demo inbox verifies from a worker thread while requests verify on the loop.
+        self._lock = threading.Lock()
         self._seen = self._stamps()  # before reading: a change meanwhile shows next time
         self._loaded = _Loaded(load_signing_keys(signing))  # at start-up: a config error
 
@@ -50,6 +59,10 @@ class CardKeys:
 
     def refresh(self) -> bool:
         """Re-read the key files if they changed; True when new keys are in force."""
+        with self._lock:
+            return self._refresh()
+
+    def _refresh(self) -> bool:
         seen = self._stamps()
         if seen == self._seen:
             return False
@@ -57,13 +70,22 @@ class CardKeys:
         try:
             ring = load_signing_keys(self._signing)
         except ConfigError as e:
-            _log.error("card keys not reloaded; the previous keys stay in force: %s", e)
-            return False
+            ring = self._fail_closed(e)
         self._loaded = _Loaded(ring)
         _log.info(
             "card keys reloaded", extra={"kid": ring.kid, "retired": [r.kid for r in ring.retired]}
         )
         return True
+
+    def _fail_closed(self, error: ConfigError) -> Keyring:
+        try:
+            ring = load_signing_keys(self._signing, retired=False)
+        except ConfigError:
+            ring = dataclasses.replace(self._loaded.ring, retired=())
+            _log.error("card keys not reloaded; current key kept, retired keys dropped: %s", error)
+            return ring
+        _log.error("retired card keys not loaded; only the current key verifies: %s", error)
+        return ring
 
     def verify(self, value: str) -> dict[str, Any]:
         self.refresh()

@@ -120,3 +120,26 @@ def test_other_commands_print_every_error_too(
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 9  # the config's errors; key files are read only once it is valid
     assert all(line.startswith(PREFIX) for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:\u00b2"', "[sidecar] listen: expected"),
+        (
+            'key_file = "keys/card-signing.pem"',
+            'key_file = "keys/card\\u0000signing.pem"',
+            "[signing] key_file: a path cannot hold a NUL",
+        ),
+    ],
+)
+def test_odd_values_are_config_errors_not_tracebacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, expected: str
+) -> None:
+    path = init(tmp_path / "dev")
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    assert cli.main(["config", "check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert PREFIX + expected in err, err

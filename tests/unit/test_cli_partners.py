@@ -312,3 +312,22 @@ def test_a_symlinked_config_stays_a_symlink(
     link.symlink_to(hand)
     assert run(capsys, *ADD_BETA, "--config", str(link))[0] == 0
     assert link.is_symlink() and ids(hand) == ["xero", "acme", "beta"]
+
+
+def test_an_edit_without_access_to_the_folder_is_a_clear_error(
+    hand: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a user who forgot sudo: the lock on /etc/inboxpay cannot be taken. (We run as
+    # root here, so the refusal is simulated where the folder is opened.)
+    from inboxpay.config import edit
+
+    def refuse(directory: Path) -> object:
+        raise PermissionError(13, "Permission denied", str(directory))
+
+    monkeypatch.setattr(edit, "locked", refuse)
+    before = hand.read_bytes()
+    argv = ["partners", "remove", "acme", "--config", str(hand)]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Permission denied" in err and "not changed" in err and "Traceback" not in err
+    assert hand.read_bytes() == before

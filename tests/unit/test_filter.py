@@ -317,3 +317,22 @@ def test_without_leading_space_negotiated_the_space_is_put_back(
     assert ctx._eom() == Milter.ACCEPT
     assert processor.seen[0].message.headers == [(b"Subject", b" Caf\xe9")]
     assert ctx.calls == [("addheader", "InboxPay-Verdict", "card", -1)]
+
+
+def test_a_failure_to_count_the_message_does_not_cost_its_card(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from inboxpay.milter.metrics import MilterMetrics
+
+    def broken(self: MilterMetrics, outcome: Outcome) -> None:
+        raise RuntimeError("metrics broke")
+
+    monkeypatch.setattr(MilterMetrics, "record", broken)
+    monkeypatch.setattr(
+        Milter, "factory", functools.partial(InboxPayMilter, Processor(FULL_EDITS), MAX)
+    )
+    ctx = RecordingCtx()
+    connect(ctx)
+    transaction(ctx, "b@post.xero.test", ["bob@example.test"], FORGED[:2], b"<p>old</p>\r\n")
+    assert ctx._eom() == Milter.ACCEPT
+    assert ("addheader", CARD_HEADER, " eyJ.card.sig", -1) in ctx.calls

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from inboxpay import cli, config
+from inboxpay.atomicfile import stamp
 from inboxpay.init import init
 from inboxpay.keys import kid_of, load_signing_key
-from inboxpay.milter.reload import Reloader
+from inboxpay.milter.reload import Reloader, stamps
 from inboxpay.milter.server import Runtime
 from inboxpay.signing_keys import load_signing_keys
 
@@ -155,3 +156,17 @@ def test_the_thread_checks_every_period(path: Path, capsys: pytest.CaptureFixtur
         reloader.join(5)
     capsys.readouterr()
     assert runtime.settings.signer.kid == kid_of(load_signing_key(runtime.config.signing.key_file))
+
+
+def test_a_rotation_between_loading_and_watching_is_still_picked_up(path: Path) -> None:
+    # The milter loads its config, then starts the watcher later (after the store and
+    # the metrics port): a rotation landing in between must not be missed.
+    before = stamp(path)
+    cfg = config.load(path)
+    seen = stamps(cfg, before)  # what run() takes before the keys are read
+    runtime = Runtime(cfg)
+    old = runtime.settings.signer.kid
+    assert cli.main(["keys", "rotate-signing", "--config", str(path)]) == 0
+    reloader = Reloader(lambda: runtime.config, runtime.reload, every=3600, seen=seen)
+    assert reloader.check() is True
+    assert runtime.settings.signer.kid != old

@@ -330,3 +330,17 @@ def test_cli_rotate_signing_help(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "retired_key_grace_days" in out
     assert "example: sudo inboxpay keys rotate-signing --config" in out
+
+
+def test_a_symlinked_key_file_has_its_target_replaced(tmp_path: Path) -> None:
+    # The old private key must not survive at the link's target.
+    signing = signing_in(tmp_path)
+    target = tmp_path / "elsewhere" / "card-signing.pem"
+    target.parent.mkdir()
+    os.replace(signing.key_file, target)
+    signing.key_file.symlink_to(target)
+    old_pem = target.read_bytes()
+    rotate(signing)
+    assert signing.key_file.is_symlink()
+    assert target.read_bytes() != old_pem
+    assert load_signing_key(signing.key_file) is not None
