@@ -1,7 +1,10 @@
 """``inboxpay config check``: every problem of a config file and of the key files it names.
 
 The key files are read the way the milter and the sidecar read them, and their problems
-join the config's own in one list, so one run shows everything to fix.
+join the config's own in one list, so one run shows everything to fix. The signing,
+recipient and vault keys are checked even when the config has other errors; the
+sidecar's issuer keys and the processors' keys once the rest of the config is valid
+(their entries must parse first).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from inboxpay.config import Config, Examined, examine, read
+from inboxpay.config.reader import Errors
 from inboxpay.errors import ConfigError
 from inboxpay.keys import load_recipient_key, load_signing_key
 from inboxpay.signing_keys import load_retired
@@ -33,6 +37,8 @@ def check(path: str | Path) -> Report:
         return Report(p, e.errors, None)
     found = examine(data, p)
     _check_key_files(found, vault_in_use=_runs_sidecar(data))
+    if found.config is not None:
+        _check_service_keys(found.config, found.errors)
     errors = tuple(found.errors.messages)
     return Report(p, errors, None if errors else found.config)
 
@@ -59,3 +65,24 @@ def _check_key_files(found: Examined, vault_in_use: bool) -> None:
             continue  # the path itself is wrong, already reported
         with found.errors.guard(where):
             load(path)
+
+
+def _check_service_keys(config: Config, errors: Errors) -> None:
+    """The keys the sidecar and the processors open at start-up."""
+    from inboxpay.processor.keys import load_api_key, load_processor_key, load_public_jwk_file
+    from inboxpay.sidecar.auth import load_issuer_key
+
+    for issuer in config.sidecar.issuers:
+        with errors.guard(f"[[sidecar.issuers]] {issuer.iss} key_file"):
+            load_issuer_key(issuer)
+    for name, pc in config.processors.items():
+        where = f"[processors.{name}]"
+        with errors.guard(f"{where} public_key_file"):
+            load_public_jwk_file(pc.public_key_file, f"{where} public_key_file")
+        with errors.guard(f"{where} api_key_file"):
+            load_api_key(pc.api_key_file, f"{where} api_key_file")
+    if config.sandbox is not None:
+        with errors.guard("[sandbox] key_file"):
+            load_processor_key(config.sandbox.key_file)
+        with errors.guard("[sandbox] api_key_file"):
+            load_api_key(config.sandbox.api_key_file)

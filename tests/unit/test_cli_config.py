@@ -143,3 +143,23 @@ def test_odd_values_are_config_errors_not_tracebacks(
     assert cli.main(["config", "check", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert PREFIX + expected in err, err
+
+
+def test_the_sidecars_and_processors_key_files_are_checked_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = init(tmp_path / "dev")
+    keys = path.parent / "keys"
+    (keys / "webmail-issuer.pem").write_text("not a key\n")
+    (keys / "processor-sandbox.pub.jwk").write_text("{\n")
+    (keys / "processor-api.key").write_text("short\n")
+    (keys / "processor-sandbox.jwk").unlink()
+    assert cli.main(["config", "check", "--config", str(path)]) == 2
+    lines = [line.removeprefix(PREFIX) for line in capsys.readouterr().err.splitlines()]
+    assert [line.split(":")[0] for line in lines] == [
+        "[[sidecar.issuers]] dev-webmail key_file",
+        "[processors.sandbox] public_key_file",
+        "[processors.sandbox] api_key_file",
+        "[sandbox] key_file",
+        "[sandbox] api_key_file",
+    ]
