@@ -74,20 +74,37 @@ class _Entity:
     depth: int
 
 
+@dataclass(frozen=True)
+class HtmlWalk:
+    """The text/html parts found, and whether every part of the message was looked at."""
+
+    parts: list[TextPart]
+    complete: bool  # False: a limit stopped the walk, so a part may hold unread HTML
+
+
 def html_parts(
     headers: list[tuple[bytes, bytes]], body: bytes, max_depth: int = 10, max_parts: int = 100
 ) -> list[TextPart]:
+    """The text/html parts of a message in body order, skipping attachments (see walk_html)."""
+    return walk_html(headers, body, max_depth, max_parts).parts
+
+
+def walk_html(
+    headers: list[tuple[bytes, bytes]], body: bytes, max_depth: int = 10, max_parts: int = 100
+) -> HtmlWalk:
     """The text/html parts of a message in body order, skipping attachments.
 
     ``headers`` are the message's header fields (they give the top-level Content-Type).
     Multiparts nested deeper than ``max_depth`` are not entered, and at most ``max_parts``
-    body parts are examined. message/rfc822 parts are never entered: a forwarded invoice is
+    body parts are examined; either limit, or a part whose header block never ends, makes
+    the walk incomplete. message/rfc822 parts are never entered: a forwarded invoice is
     not the sender's own payment request.
     """
     top = _header_fields(b"".join(name + b":" + value + b"\r\n" for name, value in headers))
     stack = [_Entity(top, 0, len(body), 0)]
     found: list[TextPart] = []
     budget = max_parts
+    complete = True
     while stack:
         entity = stack.pop()
         ctype = _content_type(entity.fields)
@@ -95,18 +112,33 @@ def html_parts(
             continue
         if ctype == "text/html":
             found.append(_text_part(body, entity))
-        elif ctype.startswith("multipart/") and entity.depth < max_depth and budget > 0:
+        elif ctype.startswith("multipart/"):
+            if entity.depth >= max_depth or budget <= 0:
+                complete = False
+                continue
             boundary = _boundary(entity.fields)
             if boundary is None:
                 continue  # nothing marks where the parts are: no part can be told apart
+            spans = _part_spans(body, entity.start, entity.end, boundary, budget)
             children = []
-            for start, end in _part_spans(body, entity.start, entity.end, boundary, budget):
+            for start, end in spans:
                 child = _child(body, start, end, entity.depth + 1, ctype == "multipart/digest")
-                if child is not None:
+                if child is None:
+                    complete = False
+                else:
                     children.append(child)
+            if len(spans) == budget and _more_parts(body, spans[-1][1], entity.end, boundary):
+                complete = False
             budget -= len(children)
             stack.extend(reversed(children))  # depth first, in body order
-    return found
+    return HtmlWalk(found, complete)
+
+
+def _more_parts(body: bytes, after: int, end: int, boundary: bytes) -> bool:
+    """Whether a delimiter after the last part read opens another part (not the close)."""
+    delimiter = b"--" + boundary
+    i = body.find(delimiter, after, end)
+    return i >= 0 and not body.startswith(b"--", i + len(delimiter), end)
 
 
 def replace_content(body: bytes, part: TextPart, new_text: str) -> bytes:

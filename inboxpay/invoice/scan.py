@@ -10,7 +10,7 @@ from inboxpay.invoice.markup import MarkupBlock, find_payment_markup, remove_blo
 from inboxpay.invoice.model import InvalidInvoice, Invoice
 from inboxpay.invoice.parse import parse_invoice
 from inboxpay.message import RawMessage
-from inboxpay.mimeparts import TextPart, html_parts, replace_content
+from inboxpay.mimeparts import TextPart, replace_content, walk_html
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class MarkupScan:
     """The HTML parts that carry payment markup, with the blocks found in each."""
 
     found: tuple[tuple[TextPart, tuple[MarkupBlock, ...]], ...]
+    complete: bool = True  # False: the MIME walk stopped at a limit (see mimeparts)
 
     @property
     def blocks(self) -> list[MarkupBlock]:
@@ -43,11 +44,12 @@ def scan(message: RawMessage) -> MarkupScan:
     ):
         return MarkupScan(())  # most mail: skip the MIME walk
     found = []
-    for part in html_parts(message.headers, message.body):
+    walk = walk_html(message.headers, message.body)
+    for part in walk.parts:
         blocks = find_payment_markup(part.text)
         if blocks:
             found.append((part, tuple(blocks)))
-    return MarkupScan(tuple(found))
+    return MarkupScan(tuple(found), walk.complete)
 
 
 def requests(markup: MarkupScan, max_amount: Decimal) -> tuple[PaymentRequest, ...]:

@@ -126,5 +126,6 @@ def analyze(
         requests=requests(markup, limits.max_amount),
         internal=internal,
         truncated=facts.truncated,
+        markup_complete=markup.complete,
     )
     return evidence, markup

@@ -32,6 +32,7 @@ class Skip(StrEnum):
     """Why a payment request was neither carded nor removed (the mail is left unchanged)."""
 
     TOO_LARGE = "too_large"
+    TOO_COMPLEX = "too_complex"  # MIME nesting or part count past what is examined
     TEMPERROR = "temperror"
 
 
@@ -103,6 +104,9 @@ def decide(evidence: Evidence, policy: Policy) -> Verdict:
     if evidence.truncated:
         return Verdict(Action.SKIP, skip=Skip.TOO_LARGE)  # it may hold a request nobody read
     if not evidence.requests:
+        if not evidence.markup_complete:
+            # Parts past the MIME limits were not read: say so rather than "nothing here".
+            return Verdict(Action.SKIP, skip=Skip.TOO_COMPLEX)
         return Verdict(Action.PASS)
     if evidence.from_fields != 1 or len(evidence.from_addresses) != 1:
         return _removed(Reason.UNALIGNED)  # RFC 7489 6.6.1: no single author to align with

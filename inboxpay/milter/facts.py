@@ -46,6 +46,7 @@ class Evidence:
     requests: tuple[PaymentRequest, ...]
     internal: bool  # authenticated submission or an internal network: pass through
     truncated: bool
+    markup_complete: bool = True  # False: a MIME limit left parts unread for markup
 
     @property
     def from_domain(self) -> str:

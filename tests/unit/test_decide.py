@@ -80,6 +80,13 @@ def test_internal_mail_is_passed_through_even_with_markup() -> None:
     assert decide(with_(internal=True, dkim=()), POLICY).action is Action.PASS
 
 
+def test_mail_with_unread_mime_parts_and_no_request_found_says_so() -> None:
+    v = decide(with_(requests=(), markup_complete=False), POLICY)
+    assert v.action is Action.SKIP and v.header == "skipped; reason=too_complex"
+    # A request that was found is decided as usual, whatever else went unread.
+    assert decide(with_(markup_complete=False), POLICY).action is Action.CARD
+
+
 def test_truncated_message_is_skipped_without_card() -> None:
     v = decide(with_(truncated=True), POLICY)
     assert v.action is Action.SKIP and v.header == "skipped; reason=too_large"

@@ -14,7 +14,7 @@ import pytest
 
 from inboxpay.invoice.markup import find_payment_markup, remove_blocks
 from inboxpay.message import RawMessage
-from inboxpay.mimeparts import TextPart, html_parts, replace_content
+from inboxpay.mimeparts import TextPart, html_parts, replace_content, walk_html
 
 DATA = Path(__file__).parent.parent / "data" / "invoices"
 INVOICE_HTML = (DATA / "xero_action.html").read_text("utf-8")
@@ -424,6 +424,21 @@ def test_max_depth_stops_descending() -> None:
     assert len(parts_of(parse(nest(10)), max_depth=10)) == 1
     assert parts_of(parse(nest(11)), max_depth=10) == []
     assert len(parts_of(parse(nest(11)), max_depth=11)) == 1
+    # The walk says when a limit left parts unread.
+    deep = parse(nest(11))
+    assert walk_html(deep.headers, deep.body, max_depth=10).complete is False
+    assert walk_html(deep.headers, deep.body, max_depth=11).complete is True
+
+
+def test_a_walk_within_the_part_limit_is_complete() -> None:
+    def parts(n: int) -> RawMessage:
+        body = "".join(f"--p\nContent-Type: text/html\n\n<p>{i}</p>\n" for i in range(n))
+        return parse(f'Content-Type: multipart/mixed; boundary="p"\n\n{body}--p--\n')
+
+    exactly, one_more = parts(5), parts(6)
+    assert walk_html(exactly.headers, exactly.body, max_parts=5).complete is True
+    short = walk_html(one_more.headers, one_more.body, max_parts=5)
+    assert (len(short.parts), short.complete) == (5, False)
 
 
 def test_depth_bomb() -> None:
