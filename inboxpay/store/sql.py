@@ -458,13 +458,7 @@ class SqlStore:
     # --- rate limits and lockouts ---
 
     async def record_attempt(self, owner: str, kind: str, subject: str) -> None:
-        await self.db.execute(
-            "INSERT INTO attempts (owner, kind, subject, at) VALUES (?, ?, ?, ?)",
-            owner,
-            kind,
-            subject,
-            self._now(),
-        )
+        await self.db.execute(_RECORD_ATTEMPT, owner, kind, subject, self._now())
 
     async def take_attempt(
         self, owner: str, kind: str, subject: str, since: datetime.datetime, limit: int
@@ -474,36 +468,16 @@ class SqlStore:
         # all see "under the limit". SQLite's BEGIN IMMEDIATE already serializes writers.
         async with self.db.transaction() as tx:
             await tx.lock(_attempt_lock(owner, kind, subject))
-            count = await tx.fetchval(
-                "SELECT count(*) FROM attempts"
-                " WHERE owner = ? AND kind = ? AND subject = ? AND at >= ?",
-                owner,
-                kind,
-                subject,
-                since,
-            )
+            count = await tx.fetchval(_COUNT_ATTEMPTS, owner, kind, subject, since)
             if int(count) >= limit:
                 return False
-            await tx.execute(
-                "INSERT INTO attempts (owner, kind, subject, at) VALUES (?, ?, ?, ?)",
-                owner,
-                kind,
-                subject,
-                self._now(),
-            )
+            await tx.execute(_RECORD_ATTEMPT, owner, kind, subject, self._now())
         return True
 
     async def count_attempts(
         self, owner: str, kind: str, subject: str, since: datetime.datetime
     ) -> int:
-        count = await self.db.fetchval(
-            "SELECT count(*) FROM attempts"
-            " WHERE owner = ? AND kind = ? AND subject = ? AND at >= ?",
-            owner,
-            kind,
-            subject,
-            since,
-        )
+        count = await self.db.fetchval(_COUNT_ATTEMPTS, owner, kind, subject, since)
         return int(count)
 
     async def clear_attempts(self, owner: str, kind: str, subject: str) -> None:
@@ -533,6 +507,12 @@ class SqlStore:
             _limit(limit),
         )
         return [rows.audit_entry(row) for row in found]
+
+
+_RECORD_ATTEMPT = "INSERT INTO attempts (owner, kind, subject, at) VALUES (?, ?, ?, ?)"
+_COUNT_ATTEMPTS = (
+    "SELECT count(*) FROM attempts WHERE owner = ? AND kind = ? AND subject = ? AND at >= ?"
+)
 
 
 def _attempt_lock(owner: str, kind: str, subject: str) -> int:

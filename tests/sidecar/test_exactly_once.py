@@ -93,6 +93,16 @@ def _check_one_success(replies: list[Reply]) -> None:
     assert set(outcomes) <= allowed, outcomes
 
 
+def _two_sidecars(env: Env, tmp_path: Path) -> tuple[Sidecar, Sidecar]:
+    """Two sidecar processes on the env's one database (the second on its own port)."""
+    second = tmp_path / "inboxpay-b.toml"
+    env.edit(lambda d: d["sidecar"].update(listen=f"127.0.0.1:{free_port()}"), second)
+    return (
+        Sidecar(env.config_path, tmp_path / "sidecar-a.log"),
+        Sidecar(second, tmp_path / "sidecar-b.log"),
+    )
+
+
 def _high_limits(data: dict[str, Any]) -> None:
     # 25 attempts per user in one burst; the hourly attempt limit is not what is tested.
     data["limits"] = {"payment_attempts_per_hour": 1000}
@@ -113,10 +123,7 @@ async def test_fifty_concurrent_payments_two_sidecars_one_postgresql(
     async with fresh_database(pg_dsn) as url:
         env = await Env.create(tmp_path, url, shared_sandbox)
         env.edit(_high_limits)
-        second = tmp_path / "inboxpay-b.toml"
-        env.edit(lambda d: d["sidecar"].update(listen=f"127.0.0.1:{free_port()}"), second)
-        first = Sidecar(env.config_path, tmp_path / "sidecar-a.log")
-        other = Sidecar(second, tmp_path / "sidecar-b.log")
+        first, other = _two_sidecars(env, tmp_path)
         with first, other:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
                 apis = [Api(session, p.url, env.token) for p in (first, other)]
@@ -173,10 +180,7 @@ async def test_a_burst_never_overshoots_the_hourly_limit_two_sidecars(
     async with fresh_database(pg_dsn) as url:
         env = await Env.create(tmp_path, url, shared_sandbox)
         env.edit(_limit_three)
-        second = tmp_path / "inboxpay-b.toml"
-        env.edit(lambda d: d["sidecar"].update(listen=f"127.0.0.1:{free_port()}"), second)
-        first = Sidecar(env.config_path, tmp_path / "sidecar-a.log")
-        other = Sidecar(second, tmp_path / "sidecar-b.log")
+        first, other = _two_sidecars(env, tmp_path)
         with first, other:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
                 apis = [Api(session, p.url, env.token) for p in (first, other)]
