@@ -55,7 +55,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.cpu import tree_seconds  # noqa: E402
 from inboxpay import config as config_module  # noqa: E402
-from inboxpay.card import VERSION, CardSigner, recipient_hash  # noqa: E402
+from inboxpay.card import CardSigner  # noqa: E402
 from inboxpay.config import Config  # noqa: E402
 from inboxpay.init import init  # noqa: E402
 from inboxpay.keys import kid_of, load_recipient_key, load_signing_key  # noqa: E402
@@ -63,6 +63,7 @@ from inboxpay.sidecar.auth import load_issuer_key, mint  # noqa: E402
 from tests.sidecar.procs import Process  # noqa: E402
 from tests.sidecar.toml import dumps as toml_dumps  # noqa: E402
 from tests.store.pg import find_bindir, free_port, fresh_database, throwaway_cluster  # noqa: E402
+from tests.support.cards import card_claims  # noqa: E402
 
 DOCS = REPO / "docs" / "benchmarks.md"
 BEGIN = "<!-- sidecar-bench:begin -->"
@@ -471,36 +472,15 @@ class CardMint:
     def card(self, recipient: str) -> str:
         self._count += 1
         p = self._partner
-        now = int(time.time())
-        sender = p.sender_domains[0]
-        claims = {
-            "v": VERSION,
-            "jti": uuid.uuid4().hex,
-            "iss": self._issuer,
-            "iat": now,
-            "exp": now + 30 * 86400,
-            "invoice": {
-                "partner": p.id,
-                "partner_name": p.name,
-                "merchant": "Wide World Importers",
-                "account": "ACC-7",
-                "number": f"BENCH-{self._run}-{self._count:07d}",
-                "amount": "12.34",
-                "currency": "USD",
-                "due": (datetime.date.today() + datetime.timedelta(days=14)).isoformat(),
-                "url": f"https://{p.invoice_url_hosts[0]}/view/{self._run}{self._count}",
-            },
-            "auth": {
-                "dkim": "pass",
-                "dkim_domain": sender,
-                "spf": "pass",
-                "spf_domain": sender,
-                "spf_aligned": True,
-                "dmarc_policy": "reject",
-            },
-            "msg": {"message_id": f"<{uuid.uuid4().hex}@{sender}>", "from": f"billing@{sender}"},
-            "rcpt": [recipient_hash(self._recipient_key, recipient)],
-        }
+        claims = card_claims(
+            p,
+            self._issuer,
+            self._recipient_key,
+            [recipient],
+            amount="12.34",
+            number=f"BENCH-{self._run}-{self._count:07d}",
+            url=f"https://{p.invoice_url_hosts[0]}/view/{self._run}{self._count}",
+        )
         return self._signer.sign(claims)
 
 

@@ -6,17 +6,19 @@ import datetime
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from inboxpay.card import VERSION, CardSigner, recipient_hash
-from inboxpay.config import Config
+from inboxpay.config import Config, Partner
 from inboxpay.keys import kid_of, load_recipient_key, load_signing_key
 
 
-def sign_card(
-    cfg: Config,
+def card_claims(
+    partner: Partner,
+    issuer: str,
+    recipient_key: bytes,
     recipients: Sequence[str],
     *,
-    partner_id: str = "xero",
     merchant: str = "Wide World Importers",
     amount: str = "1234.50",
     currency: str = "USD",
@@ -24,17 +26,14 @@ def sign_card(
     due: datetime.date | None = None,
     url: str | None = None,
     ttl: int = 30 * 86400,
-) -> str:
-    """A card value for a new invoice of ``partner_id`` (claims: docs/card-format.md)."""
-    key = load_signing_key(cfg.signing.key_file)
-    rkey = load_recipient_key(cfg.signing.recipient_key_file)
-    partner = next(p for p in cfg.partners if p.id == partner_id)
+) -> dict[str, Any]:
+    """The claims of a card for a new invoice of ``partner`` (docs/card-format.md)."""
     sender = partner.sender_domains[0]
     now = int(time.time())
-    claims = {
+    return {
         "v": VERSION,
         "jti": uuid.uuid4().hex,
-        "iss": cfg.milter.authserv_id,
+        "iss": issuer,
         "iat": now,
         "exp": now + ttl,
         "invoice": {
@@ -57,6 +56,38 @@ def sign_card(
             "dmarc_policy": "reject",
         },
         "msg": {"message_id": f"<{uuid.uuid4().hex}@{sender}>", "from": f"billing@{sender}"},
-        "rcpt": sorted({recipient_hash(rkey, r) for r in recipients}),
+        "rcpt": sorted({recipient_hash(recipient_key, r) for r in recipients}),
     }
+
+
+def sign_card(
+    cfg: Config,
+    recipients: Sequence[str],
+    *,
+    partner_id: str = "xero",
+    merchant: str = "Wide World Importers",
+    amount: str = "1234.50",
+    currency: str = "USD",
+    number: str | None = None,
+    due: datetime.date | None = None,
+    url: str | None = None,
+    ttl: int = 30 * 86400,
+) -> str:
+    """A card value for a new invoice of ``partner_id``, signed with the config's key."""
+    key = load_signing_key(cfg.signing.key_file)
+    rkey = load_recipient_key(cfg.signing.recipient_key_file)
+    partner = next(p for p in cfg.partners if p.id == partner_id)
+    claims = card_claims(
+        partner,
+        cfg.milter.authserv_id,
+        rkey,
+        recipients,
+        merchant=merchant,
+        amount=amount,
+        currency=currency,
+        number=number,
+        due=due,
+        url=url,
+        ttl=ttl,
+    )
     return CardSigner(key, kid_of(key)).sign(claims)
