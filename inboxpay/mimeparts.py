@@ -20,10 +20,12 @@ import binascii
 import codecs
 import quopri
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.charset import ALIASES
 from email.message import Message
 from email.policy import compat32
+
+from inboxpay import deadline
 
 # A header block longer than this without its blank line is garbage, not headers.
 _MAX_HEADER_BLOCK = 256 * 1024
@@ -53,9 +55,14 @@ _NOT_CHARSETS = frozenset(
 class TextPart:
     """One text/html part: where its content lies in the body, and that content decoded.
 
-    ``charset`` is the codec the content was decoded with, which ``replace_content`` encodes
-    with again: the declared charset when Python knows it, else "utf-8" when the bytes are
-    valid UTF-8 (which covers us-ascii), else "latin-1" (lossless for any bytes).
+    ``text`` is decoded as a browser decodes it (``inboxpay.charsets``): a byte-order mark
+    first, then the declared charset if the WHATWG Encoding Standard knows the label, else
+    UTF-8 when the bytes are valid UTF-8, else windows-1252. ``charset`` names that
+    encoding for ``replace_content`` (the declared label, or "utf-8", "windows-1252", or
+    "utf-8-sig"/"utf-16le-sig"/"utf-16be-sig" when a byte-order mark leads the content).
+    ``doubtful``: what we decoded may not be what the recipient's client shows (a label
+    browsers do not know, a byte-order mark that overrode the label, an encoding whose
+    Python decoder does not follow the WHATWG one), so the part is not to be trusted.
     """
 
     start: int
@@ -64,6 +71,7 @@ class TextPart:
     charset: str
     transfer_encoding: str
     text: str
+    doubtful: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,14 +80,46 @@ class _Entity:
     start: int  # content span, after the entity's header block
     end: int
     depth: int
+    beyond: bool = False  # past the read limits: located only
 
 
 @dataclass(frozen=True)
+class Unwalked:
+    """A span the walk could not go into: a multipart's content (``boundary`` set: the
+    parts between its delimiters were too many or too deep) or a whole body part whose
+    header block never ends (``boundary`` None)."""
+
+    start: int
+    end: int
+    boundary: bytes | None
+
+
+@dataclass
 class HtmlWalk:
-    """The text/html parts found, and whether every part of the message was looked at."""
+    """The text/html parts found, and what lay past the walk's limits.
+
+    ``parts`` were found within ``max_depth`` and ``max_parts``. ``unread`` are text/html
+    parts located past those limits (still within the hard caps ``MAX_LOCATE_DEPTH`` and
+    ``MAX_LOCATE_PARTS``); ``unwalked`` are spans that could not be walked at all and
+    mention "html" somewhere. Neither is scanned for markup: a caller that
+    cannot let unread HTML through neutralises them.
+    """
 
     parts: list[TextPart]
-    complete: bool  # False: a limit stopped the walk, so a part may hold unread HTML
+    unread: list[TextPart] = field(default_factory=list)
+    unwalked: list[Unwalked] = field(default_factory=list)
+    beyond_limits: bool = False  # a limit was reached, whatever lay past it
+
+    @property
+    def complete(self) -> bool:
+        """Whether every part was looked at (False: a part may hold unread HTML)."""
+        return not self.beyond_limits
+
+
+# Past the read limits the walk goes on, only locating parts, down to these hard caps.
+MAX_LOCATE_DEPTH = 100
+MAX_LOCATE_PARTS = 2000
+_HTML_WORD = re.compile(rb"html", re.IGNORECASE)
 
 
 def html_parts(
@@ -95,43 +135,60 @@ def walk_html(
     """The text/html parts of a message in body order, skipping attachments.
 
     ``headers`` are the message's header fields (they give the top-level Content-Type).
-    Multiparts nested deeper than ``max_depth`` are not entered, and at most ``max_parts``
-    body parts are examined; either limit, or a part whose header block never ends, makes
-    the walk incomplete. message/rfc822 parts are never entered: a forwarded invoice is
-    not the sender's own payment request.
+    Parts inside multiparts nested deeper than ``max_depth``, or after the first
+    ``max_parts`` body parts, are only located (``HtmlWalk.unread``); past the hard caps,
+    or where a header block never ends, a span is reported (``HtmlWalk.unwalked``).
+    message/rfc822 parts are never entered: a forwarded invoice is not the sender's own
+    payment request.
     """
     top = _header_fields(b"".join(name + b":" + value + b"\r\n" for name, value in headers))
     stack = [_Entity(top, 0, len(body), 0)]
-    found: list[TextPart] = []
-    budget = max_parts
-    complete = True
+    walk = HtmlWalk([])
+    budget, located = max_parts, 0
+    hard_depth, hard_parts = max(MAX_LOCATE_DEPTH, max_depth), max(MAX_LOCATE_PARTS, max_parts)
     while stack:
+        deadline.check()
         entity = stack.pop()
         ctype = _content_type(entity.fields)
         if entity.fields.get_content_disposition() == "attachment":
             continue
         if ctype == "text/html":
-            found.append(_text_part(body, entity))
-        elif ctype.startswith("multipart/"):
-            if entity.depth >= max_depth or budget <= 0:
-                complete = False
-                continue
-            boundary = _boundary(entity.fields)
-            if boundary is None:
-                continue  # nothing marks where the parts are: no part can be told apart
-            spans = _part_spans(body, entity.start, entity.end, boundary, budget)
-            children = []
-            for start, end in spans:
-                child = _child(body, start, end, entity.depth + 1, ctype == "multipart/digest")
-                if child is None:
-                    complete = False
-                else:
-                    children.append(child)
-            if len(spans) == budget and _more_parts(body, spans[-1][1], entity.end, boundary):
-                complete = False
-            budget -= len(children)
-            stack.extend(reversed(children))  # depth first, in body order
-    return HtmlWalk(found, complete)
+            (walk.unread if entity.beyond else walk.parts).append(_text_part(body, entity))
+            continue
+        if not ctype.startswith("multipart/"):
+            continue
+        boundary = _boundary(entity.fields)
+        if boundary is None:
+            continue  # nothing marks where the parts are: no part can be told apart
+        beyond = entity.beyond or entity.depth >= max_depth or budget <= 0
+        walk.beyond_limits |= beyond
+        limit = hard_parts - located
+        spans = _part_spans(body, entity.start, entity.end, boundary, limit)
+        if entity.depth >= hard_depth or (
+            len(spans) == limit and _more_parts(body, spans[-1][1], entity.end, boundary)
+        ):
+            _unwalked(walk, body, Unwalked(entity.start, entity.end, boundary))
+            continue
+        located += len(spans)
+        children = []
+        for start, end in spans:
+            located_only = beyond or budget <= 0
+            walk.beyond_limits |= located_only
+            digest = ctype == "multipart/digest"
+            child = _child(body, start, end, entity.depth + 1, digest, located_only)
+            if child is None:
+                _unwalked(walk, body, Unwalked(start, end, None))
+            else:
+                children.append(child)
+                budget -= 0 if located_only else 1
+        stack.extend(reversed(children))  # depth first, in body order
+    return walk
+
+
+def _unwalked(walk: HtmlWalk, body: bytes, span: Unwalked) -> None:
+    walk.beyond_limits = True
+    if _HTML_WORD.search(body, span.start, span.end):  # without it, no part in it is HTML
+        walk.unwalked.append(span)
 
 
 def _more_parts(body: bytes, after: int, end: int, boundary: bytes) -> bool:
@@ -149,6 +206,11 @@ def replace_content(body: bytes, part: TextPart, new_text: str) -> bytes:
     """
     if not 0 <= part.start <= part.end <= len(body):
         raise ValueError("part span lies outside the body")
+    return body[: part.start] + encode_content(body, part, new_text) + body[part.end :]
+
+
+def encode_content(body: bytes, part: TextPart, new_text: str) -> bytes:
+    """``new_text`` in ``part``'s charset and transfer encoding, to stand at its span."""
     old = body[part.start : part.end]
     cte = part.transfer_encoding
     if cte == "base64":
@@ -157,17 +219,15 @@ def replace_content(body: bytes, part: TextPart, new_text: str) -> bytes:
         encoded = base64.encodebytes(data).replace(b"\n", b"\r\n")
         if not old.endswith(b"\n"):
             encoded = encoded.rstrip(b"\r\n")
-    elif cte == "binary":
-        encoded = new_text.encode(part.charset, errors="xmlcharrefreplace")
-    else:
-        # HTML, so a character the charset lacks can still be written, as a reference.
-        data = _LINE_BREAK.sub("\r\n", new_text).encode(part.charset, "xmlcharrefreplace")
-        if cte == "quoted-printable":
-            # b2a_qp keeps CRLF only if it sees one before its first soft break.
-            encoded = _BARE_LF.sub(b"\r\n", quopri.encodestring(data))
-        else:
-            encoded = data
-    return body[: part.start] + encoded + body[part.end :]
+        return encoded
+    if cte == "binary":
+        return new_text.encode(part.charset, errors="xmlcharrefreplace")
+    # HTML, so a character the charset lacks can still be written, as a reference.
+    data = _LINE_BREAK.sub("\r\n", new_text).encode(part.charset, "xmlcharrefreplace")
+    if cte == "quoted-printable":
+        # b2a_qp keeps CRLF only if it sees one before its first soft break.
+        return _BARE_LF.sub(b"\r\n", quopri.encodestring(data))
+    return data
 
 
 def _header_fields(block: bytes) -> Message:
@@ -273,7 +333,9 @@ def _before_line_break(body: bytes, part_start: int, i: int) -> int:
     return i
 
 
-def _child(body: bytes, start: int, end: int, depth: int, digest: bool) -> _Entity | None:
+def _child(
+    body: bytes, start: int, end: int, depth: int, digest: bool, beyond: bool
+) -> _Entity | None:
     """A body part: its header block parsed, its content span after the blank line."""
     if body.startswith(b"\r\n", start, end):
         fields, content = _header_fields(b""), start + 2
@@ -289,7 +351,7 @@ def _child(body: bytes, start: int, end: int, depth: int, digest: bool) -> _Enti
             return None
     if digest:
         fields.set_default_type("message/rfc822")  # RFC 2046 5.1.5
-    return _Entity(fields, content, end, depth)
+    return _Entity(fields, content, end, depth, beyond)
 
 
 def _text_part(body: bytes, entity: _Entity) -> TextPart:

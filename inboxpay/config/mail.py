@@ -44,6 +44,7 @@ class MilterConfig:
     authserv_id: str = "localhost"
     max_dkim_signatures: int = 5
     max_message_bytes: int = 25 * 1024 * 1024
+    cpu_deadline: float = 5.0  # CPU seconds one message may use before the fail-safe path
     internal_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     timeout: int = 120
     card_ttl_days: int = 180
@@ -115,6 +116,7 @@ def milter(s: Section) -> MilterConfig:
         authserv_id=authserv_id,
         max_dkim_signatures=s.get("max_dkim_signatures", int, d.max_dkim_signatures),
         max_message_bytes=s.get("max_message_bytes", int, d.max_message_bytes),
+        cpu_deadline=s.get("cpu_deadline", float, d.cpu_deadline),
         internal_networks=tuple(networks),
         timeout=s.get("timeout", int, d.timeout),
         card_ttl_days=s.get("card_ttl_days", int, d.card_ttl_days),
@@ -123,6 +125,7 @@ def milter(s: Section) -> MilterConfig:
     )
     s.check("max_dkim_signatures", 1 <= config.max_dkim_signatures <= 50, "must be 1..50")
     s.check("max_message_bytes", config.max_message_bytes >= 65536, "must be at least 65536")
+    s.check("cpu_deadline", 0.01 <= config.cpu_deadline <= 60, "must be 0.01..60 seconds")
     s.check("timeout", 1 <= config.timeout <= 3600, "must be 1..3600 seconds")
     s.check("card_ttl_days", 1 <= config.card_ttl_days <= 3650, "must be 1..3650")
     s.check("org_refresh_seconds", 1 <= config.org_refresh_seconds <= 30, "must be 1..30")

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from html.entities import html5 as _ENTITIES
 
+from inboxpay import deadline
+
 KIND_ACTION = "action"
 KIND_INVOICE = "invoice"
 KIND_MICRODATA = "microdata"
@@ -54,6 +56,12 @@ _MAX_PROPERTIES = 500
 _MAX_TEXT = 2000
 _MAX_JSON_NODES = 200_000
 _MAX_REF_DEPTH = 4
+# JSON-LD: a block larger than this is not parsed and is reported unread (so it is removed),
+# whatever it says; reference resolution may produce at most this many nodes (an @graph whose
+# nodes each refer N times to the next grows as N**4), past which the block is reported
+# unread too.
+MAX_JSON_BYTES = 1024 * 1024
+MAX_RESOLVED_NODES = 5_000
 
 
 @dataclass(frozen=True)
@@ -135,15 +143,23 @@ def _unwrap(text: str) -> str:
     return text.strip()
 
 
+class _TooLarge(Exception):
+    """A JSON-LD block past MAX_JSON_BYTES or MAX_RESOLVED_NODES."""
+
+
 def _jsonld_blocks(source: str, start: int, end: int) -> list[MarkupBlock]:
     payload = _unwrap(source)
+    if len(payload) > MAX_JSON_BYTES:
+        return [MarkupBlock(start, end, _guess_kind(payload), {})]  # too large to vouch for
     try:
         value = json.loads(payload, parse_float=Decimal, parse_constant=Decimal)
+        found = _payment_nodes(value)
+    except _TooLarge:
+        return [MarkupBlock(start, end, _guess_kind(payload), {})]
     except (ValueError, RecursionError):  # RecursionError: hostile nesting depth
         if _PAYMENT_WORD.search(payload) and _SCHEMA_WORD.search(payload):
             return [MarkupBlock(start, end, _guess_kind(payload), {})]
         return []
-    found = _payment_nodes(value)
     if found:
         return [MarkupBlock(start, end, kind, node) for kind, node in found]
     if _names_payment_type(value):
@@ -163,6 +179,7 @@ def _payment_nodes(value: object) -> list[tuple[str, dict[str, object]]]:
         if isinstance(graph, list):
             nodes.extend(n for n in graph if isinstance(n, dict))
     ids = {n["@id"]: n for n in nodes if isinstance(n.get("@id"), str)}
+    budget = _Budget(MAX_RESOLVED_NODES)
 
     def resolve(x: object) -> object:
         return _deref(x, ids)
@@ -183,15 +200,15 @@ def _payment_nodes(value: object) -> list[tuple[str, dict[str, object]]]:
                 invoice = _invoice_of(resolve(action), resolve)
                 if invoice is not None:
                     used.update({id(resolve(action)), id(invoice)})
-                    found.append((KIND_ACTION, _resolved(node, ids, _MAX_REF_DEPTH)))
+                    found.append((KIND_ACTION, _resolved(node, ids, _MAX_REF_DEPTH, budget)))
                     break
         elif types & PAY_ACTIONS:
             invoice = _invoice_of(node, resolve)
             if invoice is not None:
                 used.add(id(invoice))
-                found.append((KIND_ACTION, _resolved(node, ids, _MAX_REF_DEPTH)))
+                found.append((KIND_ACTION, _resolved(node, ids, _MAX_REF_DEPTH, budget)))
         elif "Invoice" in types:
-            found.append((KIND_INVOICE, _resolved(node, ids, _MAX_REF_DEPTH)))
+            found.append((KIND_INVOICE, _resolved(node, ids, _MAX_REF_DEPTH, budget)))
     return found
 
 
@@ -214,16 +231,31 @@ def _deref(value: object, ids: dict[str, dict[str, object]]) -> object:
     return value
 
 
+class _Budget:
+    """How many more nodes reference resolution may produce for one JSON-LD block."""
+
+    def __init__(self, nodes: int) -> None:
+        self.left = nodes
+
+    def take(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise _TooLarge
+        if self.left % 256 == 0:
+            deadline.check()
+
+
 def _resolved(
-    node: dict[str, object], ids: dict[str, dict[str, object]], depth: int
+    node: dict[str, object], ids: dict[str, dict[str, object]], depth: int, budget: _Budget
 ) -> dict[str, object]:
     """A copy of ``node`` with references to graph nodes filled in, ``depth`` levels down."""
+    budget.take()
     if depth == 0:
         return node
 
     def one(value: object) -> object:
         value = _deref(value, ids)
-        return _resolved(value, ids, depth - 1) if isinstance(value, dict) else value
+        return _resolved(value, ids, depth - 1, budget) if isinstance(value, dict) else value
 
     return {
         key: [one(v) for v in value] if isinstance(value, list) else one(value)
@@ -239,6 +271,8 @@ def _names_payment_type(value: object) -> bool:
         seen += 1
         if seen > _MAX_JSON_NODES:
             return True
+        if seen % 1024 == 0:
+            deadline.check()
         item = stack.pop()
         if isinstance(item, dict):
             if schema_types(item) & _PAYMENT_TYPES:

@@ -108,7 +108,7 @@ def analyze(
 ) -> tuple[Evidence, MarkupScan]:
     n_from, addresses = from_addresses(facts)
     message_ids = facts.message.values("Message-ID")
-    markup = MarkupScan(()) if facts.truncated else scan(facts.message)
+    markup = scan(facts.message)  # too large to authenticate is not too large to clean
     internal = is_internal(facts, networks)
     from_domain = addresses[0].rpartition("@")[2] if len(addresses) == 1 else ""
     # Trusted senders are not checked at all: no DNS for them.
@@ -127,5 +127,6 @@ def analyze(
         internal=internal,
         truncated=facts.truncated,
         markup_complete=markup.complete,
+        suspect_markup=markup.suspect,
     )
     return evidence, markup

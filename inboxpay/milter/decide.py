@@ -26,6 +26,8 @@ class Reason(StrEnum):
     INVALID_INVOICE = "invalid_invoice"
     URL_NOT_ALLOWED = "url_not_allowed"
     ORG_DISABLED = "org_disabled"
+    AMBIGUOUS_MARKUP = "ambiguous_markup"  # HTML a browser may read other than we do
+    INTERNAL_ERROR = "internal_error"  # the analysis failed or ran out of time (fail_safe)
 
 
 class Skip(StrEnum):
@@ -101,12 +103,12 @@ def decide(evidence: Evidence, policy: Policy) -> Verdict:
     """Card, removal (with the first failing check as reason), or nothing to do."""
     if evidence.internal:
         return Verdict(Action.PASS)
+    # What was not read cannot earn a card; the pipeline neutralises what could hold one.
     if evidence.truncated:
-        return Verdict(Action.SKIP, skip=Skip.TOO_LARGE)  # it may hold a request nobody read
-    if not evidence.requests:
-        if not evidence.markup_complete:
-            # Parts past the MIME limits were not read: say so rather than "nothing here".
-            return Verdict(Action.SKIP, skip=Skip.TOO_COMPLEX)
+        return Verdict(Action.SKIP, skip=Skip.TOO_LARGE)
+    if not evidence.markup_complete:
+        return Verdict(Action.SKIP, skip=Skip.TOO_COMPLEX)
+    if not evidence.requests and not evidence.suspect_markup:
         return Verdict(Action.PASS)
     if evidence.from_fields != 1 or len(evidence.from_addresses) != 1:
         return _removed(Reason.UNALIGNED)  # RFC 7489 6.6.1: no single author to align with
@@ -131,6 +133,8 @@ def decide(evidence: Evidence, policy: Policy) -> Verdict:
             return Verdict(Action.SKIP, skip=Skip.TEMPERROR)
         return _removed(Reason.SPF_FAIL, partner)
 
+    if evidence.suspect_markup:
+        return _removed(Reason.AMBIGUOUS_MARKUP, partner)
     parsed = [r.invoice for r in evidence.requests if r.invoice is not None]
     if len(parsed) != len(evidence.requests):
         return _removed(Reason.INVALID_INVOICE, partner)

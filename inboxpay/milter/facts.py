@@ -47,6 +47,7 @@ class Evidence:
     internal: bool  # authenticated submission or an internal network: pass through
     truncated: bool
     markup_complete: bool = True  # False: a MIME limit left parts unread for markup
+    suspect_markup: bool = False  # HTML a browser may read other than our scanner did
 
     @property
     def from_domain(self) -> str:

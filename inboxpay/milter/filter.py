@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import tempfile
 from collections.abc import Callable
 from time import perf_counter
 from typing import Any
@@ -78,7 +79,12 @@ class InboxPayMilter(Milter.Base):  # type: ignore[misc]
         self._helo = ""
         self._queue_id = ""
         self._facts = MessageFacts()
-        self._body = bytearray()
+        self._body = self._new_body()
+
+    def _new_body(self) -> tempfile.SpooledTemporaryFile[bytes]:
+        # In memory up to the size the milter authenticates; past it, on disk: a message
+        # too large to authenticate is still scanned, so that its markup can be removed.
+        return tempfile.SpooledTemporaryFile(max_size=self._max)
 
     @Milter.noreply  # type: ignore[untyped-decorator]
     @_timed("connect")
@@ -109,7 +115,8 @@ class InboxPayMilter(Milter.Base):  # type: ignore[misc]
             mail_from=_text(mailfrom).strip().strip("<>"),
             authenticated=bool(self.getsymval("{auth_authen}")),
         )
-        self._body = bytearray()
+        self._body.close()
+        self._body = self._new_body()
         return Milter.CONTINUE  # type: ignore[no-any-return]
 
     @Milter.noreply  # type: ignore[untyped-decorator]
@@ -140,18 +147,16 @@ class InboxPayMilter(Milter.Base):  # type: ignore[misc]
     @Milter.noreply  # type: ignore[untyped-decorator]
     @_timed("body")
     def body(self, chunk: bytes) -> int:
-        if not self._facts.truncated:
-            if len(self._body) + len(chunk) > self._max:
-                self._facts.truncated = True
-                self._body = bytearray()  # bounded memory: stop holding a body we won't examine
-            else:
-                self._body += chunk
+        self._body.write(chunk)
+        if self._body.tell() > self._max:
+            self._facts.truncated = True
         return Milter.CONTINUE  # type: ignore[no-any-return]
 
     @_timed("eom")
     def eom(self) -> int:
         facts = self._facts
-        facts.message = RawMessage(facts.message.headers, bytes(self._body))
+        self._body.seek(0)
+        facts.message = RawMessage(facts.message.headers, self._body.read())
         if self._queue_id:
             logs.bind(queue_id=self._queue_id)  # again, in whatever thread state eom runs
         else:
@@ -159,11 +164,11 @@ class InboxPayMilter(Milter.Base):  # type: ignore[misc]
         facts.queue_id = self._queue_id
         outcome: Outcome | None = None
         try:
-            outcome = self._process(facts)
+            outcome = self._process(facts)  # never raises: it has a fail-safe path of its own
             edits = outcome.edits
         except Exception:  # noqa: BLE001 - mail is never held for a payment reason
             self._metrics.failed()
-            _log.exception("analysis failed; delivering without a card")
+            _log.exception("the fail-safe path failed; delivering with forged cards removed")
             edits = strip_forged_cards(facts.message)
         self._apply(edits)
         if outcome is not None:
@@ -214,6 +219,7 @@ class InboxPayMilter(Milter.Base):  # type: ignore[misc]
 
     def _reset(self) -> None:
         self._facts = MessageFacts()
-        self._body = bytearray()
+        self._body.close()
+        self._body = self._new_body()
         self._queue_id = ""
         logs.unbind()

@@ -137,6 +137,9 @@ class MilterMetrics:
         elif verdict.action is Action.SKIP and verdict.skip is not None:
             self.skipped.labels(verdict.skip.value).inc()
         evidence = outcome.evidence
+        if evidence is None:
+            self.failures.inc()  # fail_safe: the analysis raised or ran out of time
+            return
         if evidence.internal:
             return  # not checked, no Authentication-Results
         if evidence.spf is not None:

@@ -2,6 +2,10 @@
 
 The protocol layer (:mod:`inboxpay.milter.filter`) records facts and applies the
 edits; everything between is here, runnable without a mail server.
+
+The path never fails open: an exception anywhere in it, or a message that uses up its
+CPU deadline, ends in :func:`fail_safe`, which still deletes forged headers, neutralises
+every HTML part that could hold a payment request and says ``reason=internal_error``.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ from inboxpay.auth import dmarc, results
 from inboxpay.auth.dmarc import Alignment
 from inboxpay.card import HEADER as CARD_HEADER
 from inboxpay.card import VERDICT_HEADER, CardSigner, fold
+from inboxpay.deadline import DeadlineExceeded, cpu_deadline
 from inboxpay.dns import Resolver
-from inboxpay.invoice.scan import strip
+from inboxpay.invoice import removal
+from inboxpay.invoice.scan import scan
+from inboxpay.message import RawMessage
 from inboxpay.milter import stamp
 from inboxpay.milter.analyze import Limits, Network, analyze
-from inboxpay.milter.decide import Action, Policy, Verdict, decide
+from inboxpay.milter.decide import Action, Policy, Reason, Skip, Verdict, decide
 from inboxpay.milter.edits import Edits, deletions
 from inboxpay.milter.facts import Evidence, MessageFacts
 
@@ -35,22 +42,65 @@ class Settings:
     card_ttl_seconds: int
     limits: Limits = field(default_factory=Limits)
     internal_networks: tuple[Network, ...] = field(default=())
+    cpu_deadline: float = 5.0  # seconds of CPU one message may use before fail_safe
 
 
 @dataclass(frozen=True)
 class Outcome:
-    evidence: Evidence
+    evidence: Evidence | None  # None when the analysis failed (fail_safe)
     verdict: Verdict
     edits: Edits
     alignment: Alignment | None = None  # the dmarc= result written; None for internal mail
 
 
+# Skips that leave HTML unread: what could not be read is neutralised, and no card issued.
+_UNREAD = frozenset({Skip.TOO_LARGE, Skip.TOO_COMPLEX})
+
+
 def process(facts: MessageFacts, resolver: Resolver, policy: Policy, settings: Settings) -> Outcome:
+    """The outcome for one message; never raises (see fail_safe)."""
+    try:
+        with cpu_deadline(settings.cpu_deadline):
+            return _process(facts, resolver, policy, settings)
+    except DeadlineExceeded:
+        _log.warning("message used up its CPU deadline of %.1f s", settings.cpu_deadline)
+    except Exception:  # noqa: BLE001 - the fail-safe path below is the handling
+        _log.exception("analysis failed")
+    return fail_safe(facts.message, settings.authserv_id)
+
+
+def fail_safe(message: RawMessage, authserv_id: str) -> Outcome:
+    """Forged headers deleted, every HTML part that could hold markup neutralised, no card.
+
+    It reads no HTML and no JSON: it only locates parts (linear in the body) and looks
+    for the two markers without which no payment markup exists.
+    """
+    verdict = Verdict(Action.REMOVE, Reason.INTERNAL_ERROR)
+    try:
+        body = removal.without_markup(message.body, scan(message, read=False))
+    except Exception:  # noqa: BLE001 - even locating failed: remove everything
+        _log.exception("could not locate HTML parts; the body is replaced by a notice")
+        body = removal.NOTICE.encode("ascii") + b"\r\n"
+    assert verdict.header is not None
+    edits = Edits(
+        delete=deletions(message, authserv_id),
+        append=((VERDICT_HEADER, verdict.header),),
+        body=body if body != message.body else None,
+    )
+    return Outcome(None, verdict, edits)
+
+
+def _process(
+    facts: MessageFacts, resolver: Resolver, policy: Policy, settings: Settings
+) -> Outcome:
     evidence, markup = analyze(facts, resolver, settings.internal_networks, settings.limits)
     verdict = decide(evidence, policy)
     if evidence.internal:
-        # Trusted senders pass untouched, but only this milter may write a card.
-        return Outcome(evidence, verdict, Edits(delete=deletions(facts.message, None)))
+        # Trusted senders pass untouched, but only this milter may write a card, and only
+        # it may speak for its authserv-id (RFC 8601 5): forged results go on every path.
+        return Outcome(
+            evidence, verdict, Edits(delete=deletions(facts.message, settings.authserv_id))
+        )
 
     alignment = dmarc.evaluate(
         evidence.from_domain, evidence.dkim, evidence.spf, evidence.dmarc, policy.alignment
@@ -78,8 +128,8 @@ def process(facts: MessageFacts, resolver: Resolver, policy: Policy, settings: S
             settings.card_ttl_seconds,
         )
         append.append((CARD_HEADER, fold(settings.signer.sign(claims))))
-    elif verdict.action is Action.REMOVE:
-        body = strip(facts.message.body, markup)
+    elif verdict.action is Action.REMOVE or verdict.skip in _UNREAD:
+        body = removal.without_markup(facts.message.body, markup)
     edits = Edits(
         delete=deletions(facts.message, settings.authserv_id),
         insert_top=((results.NAME, ar),),

@@ -56,6 +56,7 @@ def build(config: Config, stored_orgs: Mapping[str, bool]) -> Loaded:
             spf_timeout=config.dns.message_budget,
         ),
         internal_networks=config.milter.internal_networks,
+        cpu_deadline=config.milter.cpu_deadline,
     )
     policy = Policy(
         partners=config.partners,

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from inboxpay.invoice.removal import NOTICE
+
 from . import checks, rawmime
 from .dnsserver import DnsServer
 from .harness import Instance, Mta, private_instance
@@ -40,7 +42,7 @@ from .milterproc import CardKeys, MilterProcess
 from .postfix import milter_warnings
 from .procs import free_port
 from .scenarios import XERO_BOUNCE, XERO_FROM, forged_card, from_xero, signed_xero_invoice
-from .world import BOB, XERO_MX, DkimKey
+from .world import AUTHSERV_ID, BOB, XERO_MX, DkimKey
 
 pytestmark = pytest.mark.e2e
 
@@ -118,7 +120,7 @@ def with_attachment(mail: bytes, size: int) -> bytes:
 
 
 def assert_untouched_but_forged_card(sent: bytes, d: Delivery) -> None:
-    """Internal mail: the forged card is gone and nothing else of ours was added or changed."""
+    """Internal mail: the forged card and results are gone, nothing else added or changed."""
     checks.assert_no_card(d)
     checks.assert_body_unchanged(sent, d)
     ours = [v for v in rawmime.values(d.raw, checks.AR) if checks.is_ours(v)]
@@ -127,16 +129,21 @@ def assert_untouched_but_forged_card(sent: bytes, d: Delivery) -> None:
     assert verdicts == [], f"{checks.where(d)} internal mail got a verdict: {verdicts}"
     added = checks.added_fields(sent, d)
     assert added == [], f"{checks.where(d)} fields added to internal mail: {added}"
-    kept = [line for line in rawmime.header_lines(sent) if not line.startswith(b"InboxPay-Card:")]
+    # RFC 8601 5: results that claim our authserv-id go whoever sent them.
+    forged = (b"InboxPay-Card:", FORGED_AR.encode())
+    kept = [line for line in rawmime.header_lines(sent) if not line.startswith(forged)]
     delivered = set(rawmime.header_lines(d.raw))
     missing = [line for line in kept if line not in delivered]
     assert missing == [], f"{checks.where(d)} header lines of internal mail lost: {missing}"
 
 
+FORGED_AR = f"{checks.AR}: {AUTHSERV_ID}; dkim=pass header.d=post.xero.test"
+
+
 def forged_internal_invoice() -> bytes:
-    """Invoice markup and a forged card, as an internal sender could submit them."""
-    forged = f"{checks.CARD}: {forged_card()}"
-    mail = invoice_mail(Invoice(), "Alice <alice@example.test>", [BOB], [forged])
+    """Invoice markup, a forged card and forged results, as an internal sender could send."""
+    forged = [f"{checks.CARD}: {forged_card()}", FORGED_AR]
+    mail = invoice_mail(Invoice(), "Alice <alice@example.test>", [BOB], forged)
     assert rawmime.values(mail, checks.CARD), "test mail lacks the forged card"
     return mail
 
@@ -144,18 +151,22 @@ def forged_internal_invoice() -> bytes:
 # --- size, encoding and structure ---------------------------------------------------------
 
 
-def test_message_larger_than_limit_is_delivered_unexamined(limited: Instance) -> None:
+def test_message_larger_than_limit_is_not_authenticated_but_loses_its_markup(
+    limited: Instance,
+) -> None:
     sent = limited.mta.dkim["post.xero.test"].sign(
         with_attachment(invoice_mail(Invoice(), XERO_FROM, [BOB]), 3 * 1024 * 1024)
     )
     assert len(sent) > 3 * LIMIT
     d = deliver_checked(limited, sent)
-    checks.assert_body_unchanged(sent, d)
     checks.assert_headers_kept(sent, d)
     checks.assert_no_card(d)
     assert checks.verdict(d) == ("skipped", {"reason": "too_large"}), checks.where(d)
     checks.our_ar(d)
-    # The milter stopped buffering at 1 MiB; it holds nowhere near the whole message.
+    # Too large to authenticate, so no card: the request is cut out, the rest (the
+    # attachment included) arrives byte for byte.
+    checks.assert_markup_removed(sent, d)
+    # Past 1 MiB the milter spooled the body to disk; memory stays bounded.
     rss = rss_kib(limited.milter.pid)
     assert rss < 200 * 1024, f"{checks.where(d)} milter VmRSS {rss} kB"
 
@@ -194,11 +205,15 @@ def test_deeply_nested_multipart_is_delivered_and_the_milter_lives_on(mta: Mta) 
     sent = mta.dkim["post.xero.test"].sign(nested_invoice(200))
     assert sent.count(b"Content-Type: multipart/mixed") == 201
     d = from_xero(mta, sent)[0]
-    checks.assert_body_unchanged(sent, d)
+    checks.assert_headers_kept(sent, d)
     checks.assert_no_card(d)
     checks.our_ar(d)
-    # The invoice lies past the MIME depth examined: the trace says so.
+    # The invoice lies past the MIME depth examined: the trace says so, and what could not
+    # be walked is replaced by a notice part, so its markup reaches nobody.
     assert checks.verdict(d) == ("skipped", {"reason": "too_complex"}), checks.where(d)
+    body = rawmime.split(d.raw)[1]
+    assert b"application/ld+json" not in body and NOTICE.encode() in body, checks.where(d)
+    assert body.count(b"Content-Type: multipart/mixed") == 100  # the walked levels stay
     # The milter still serves the next message in full.
     after = from_xero(mta, signed_xero_invoice(mta))[0]
     checks.card_claims(after, mta.card_keys.verifier)

@@ -83,8 +83,17 @@ def test_internal_mail_is_passed_through_even_with_markup() -> None:
 def test_mail_with_unread_mime_parts_and_no_request_found_says_so() -> None:
     v = decide(with_(requests=(), markup_complete=False), POLICY)
     assert v.action is Action.SKIP and v.header == "skipped; reason=too_complex"
-    # A request that was found is decided as usual, whatever else went unread.
-    assert decide(with_(markup_complete=False), POLICY).action is Action.CARD
+    # A request found beside unread parts earns no card: what was not read could contradict it.
+    v = decide(with_(markup_complete=False), POLICY)
+    assert v.action is Action.SKIP and v.header == "skipped; reason=too_complex"
+
+
+def test_markup_a_browser_may_read_differently_is_removed() -> None:
+    v = decide(with_(suspect_markup=True), POLICY)
+    assert v.action is Action.REMOVE and v.header == "removed; reason=ambiguous_markup"
+    # Suspect HTML with no request our scanner could read is still not let through.
+    v = decide(with_(requests=(), suspect_markup=True), POLICY)
+    assert v.action is Action.REMOVE and v.header == "removed; reason=ambiguous_markup"
 
 
 def test_truncated_message_is_skipped_without_card() -> None:

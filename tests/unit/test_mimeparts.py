@@ -547,7 +547,7 @@ _FIELD_LINES = [
     "Content-Type: text/html; charset=utf-8",
     'Content-Type: multipart/alternative;\r\n boundary="b1"',
     "Content-Type: multipart/mixed; boundary*0=ab; boundary*1=cd",
-    "content-type: TEXT/HTML (a comment); charset=\"iso-8859-1\"",
+    'content-type: TEXT/HTML (a comment); charset="iso-8859-1"',
     "Content-Disposition: attachment; filename=a.html",
     "Content-Disposition: inline",
     "Content-Transfer-Encoding: base64",

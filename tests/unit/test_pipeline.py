@@ -2,91 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import re
-from pathlib import Path
-
-import dkim
-import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import OKPKey
 
-from inboxpay.card import CardSigner, CardVerifier, recipient_hash
+from inboxpay.card import CardVerifier, recipient_hash
 from inboxpay.config import DEFAULT_PARTNERS
-from inboxpay.dns import Record, StaticResolver
+from inboxpay.dns import StaticResolver
 from inboxpay.keys import public_jwk
 from inboxpay.message import RawMessage
 from inboxpay.milter.decide import Action, Policy, Reason
 from inboxpay.milter.facts import MessageFacts
-from inboxpay.milter.pipeline import Outcome, Settings, process
+from inboxpay.milter.pipeline import Settings, process
+from tests.support.pipeline import DATA, RKEY, XERO_IP, run, sign
 
-DATA = Path(__file__).parent.parent / "data" / "invoices"
-XERO_IP = "192.0.2.10"
-RKEY = b"r" * 32
-
-
-@pytest.fixture(scope="module")
-def dkim_key() -> tuple[bytes, bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, public
-
-
-@pytest.fixture(scope="module")
-def signer() -> CardSigner:
-    return CardSigner(OKPKey.generate_key("Ed25519", private=True), "test-kid")
-
-
-@pytest.fixture
-def resolver(dkim_key: tuple[bytes, bytes]) -> StaticResolver:
-    p = base64.b64encode(dkim_key[1])
-    return StaticResolver(
-        [
-            Record("post.xero.com", "TXT", (b"v=spf1 ip4:192.0.2.10 -all",)),
-            Record("s1._domainkey.post.xero.com", "TXT", (b"v=DKIM1; k=rsa; p=", p[:200], p[200:])),
-            Record("_dmarc.post.xero.com", "TXT", (b"v=DMARC1; p=reject",)),
-        ]
-    )
-
-
-def sign(raw: bytes, key: bytes, length: bool = False) -> bytes:
-    raw = re.sub(rb"(?<!\r)\n", b"\r\n", raw)
-    header = dkim.sign(
-        raw,
-        b"s1",
-        b"post.xero.com",
-        key,
-        include_headers=[b"from", b"subject", b"to"],
-        length=length,
-    )
-    return header + raw
-
-
-def run(
-    raw: bytes,
-    resolver: StaticResolver,
-    signer: CardSigner,
-    ip: str = XERO_IP,
-    rcpts: tuple[str, ...] = ("ana@client.example",),
-    policy: Policy | None = None,
-) -> Outcome:
-    facts = MessageFacts(
-        client_ip=ip,
-        helo="mail.post.xero.com",
-        mail_from="bounce@post.xero.com",
-        recipients=list(rcpts),
-        message=RawMessage.from_bytes(raw),
-    )
-    settings = Settings("mx.example.org", signer, RKEY, 86400)
-    return process(facts, resolver, policy or Policy(DEFAULT_PARTNERS), settings)
+__all__ = ["DATA", "RKEY", "XERO_IP", "run", "sign"]  # other message-path tests use them
 
 
 def test_genuine_signed_invoice_gets_a_verifiable_card(resolver, dkim_key, signer) -> None:  # type: ignore[no-untyped-def]
@@ -178,7 +106,7 @@ def test_forged_headers_are_deleted_highest_index_first(resolver, signer) -> Non
     assert out.edits.append == () and out.edits.body is None
 
 
-def test_authenticated_submission_only_loses_forged_cards(resolver, signer) -> None:  # type: ignore[no-untyped-def]
+def test_authenticated_submission_loses_only_forged_cards_and_results(resolver, signer) -> None:  # type: ignore[no-untyped-def]
     raw = (
         b"InboxPay-Card: forged\r\nAuthentication-Results: mx.example.org; x=y\r\n"
         b"From: a@b.example\r\n\r\nhi\r\n"
@@ -189,5 +117,6 @@ def test_authenticated_submission_only_loses_forged_cards(resolver, signer) -> N
     out = process(
         facts, resolver, Policy(DEFAULT_PARTNERS), Settings("mx.example.org", signer, RKEY, 60)
     )
-    assert out.edits.delete == (("InboxPay-Card", 1),)
+    # RFC 8601 5: results claiming our authserv-id go on every path, trusted senders' too.
+    assert out.edits.delete == (("Authentication-Results", 1), ("InboxPay-Card", 1))
     assert out.edits.insert_top == () and out.edits.append == ()
