@@ -25,6 +25,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 
+from inboxpay import addresses
 from inboxpay.errors import InboxPayError
 
 HEADER = "InboxPay-Card"
@@ -44,8 +45,8 @@ class CardError(InboxPayError):
 
 
 def recipient_hash(key: bytes, address: str) -> str:
-    """HMAC-SHA256 of the lowercased address, base64url without padding."""
-    digest = hmac.new(key, address.strip().lower().encode("utf-8"), hashlib.sha256).digest()
+    """HMAC-SHA256 of the normalised address (``addresses.normalize``), base64url unpadded."""
+    digest = hmac.new(key, addresses.normalize(address).encode("utf-8"), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 

@@ -23,8 +23,27 @@ def _list(values: tuple[str, ...]) -> str:
 DEMO_USER = "you@localhost"
 DEMO_MAILDIR = f"{devmta.MAIL_FOLDER}/{DEMO_USER}"
 
-#: The development sender of `inboxpay send-sample`, authenticated by [[dns.static]].
-SAMPLE_PARTNER = Partner("sample", "InboxPay Sample Billing", (sample.DOMAIN,), (sample.URL_HOST,))
+#: The development sender of `inboxpay send-sample`, authenticated by [[dns.static]]; its
+#: public key vouches for `send-sample --format signed-action-request`.
+SAMPLE_PARTNER = Partner(
+    "sample",
+    "InboxPay Sample Billing",
+    (sample.DOMAIN,),
+    (sample.URL_HOST,),
+    signed_request_keys=(Path("keys") / sample.REQUEST_PUBLIC_KEY,),
+)
+
+
+def _partner(p: Partner) -> str:
+    text = (
+        f'[[partners]]\nid = "{p.id}"\nname = "{p.name}"\n'
+        f"sender_domains = {_list(p.sender_domains)}\n"
+        f"invoice_url_hosts = {_list(p.invoice_url_hosts)}\n"
+    )
+    if p.signed_request_keys:
+        keys = tuple(str(k) for k in p.signed_request_keys)
+        text += f"signed_request_keys = {_list(keys)}  # public keys of its signed requests\n"
+    return text
 
 
 def _static(records: list[tuple[str, str, str]]) -> str:
@@ -41,12 +60,7 @@ def render(
     static: list[tuple[str, str, str]] | None = None,
     metrics_port: int = 9894,
 ) -> str:
-    partners = "\n".join(
-        f'[[partners]]\nid = "{p.id}"\nname = "{p.name}"\n'
-        f"sender_domains = {_list(p.sender_domains)}\n"
-        f"invoice_url_hosts = {_list(p.invoice_url_hosts)}\n"
-        for p in (*DEFAULT_PARTNERS, SAMPLE_PARTNER)
-    )
+    partners = "\n".join(_partner(p) for p in (*DEFAULT_PARTNERS, SAMPLE_PARTNER))
     records = _static(static or [])
     return f"""\
 # InboxPay development configuration, written by `inboxpay init`.
@@ -122,6 +136,8 @@ ledger = "sandbox-ledger.db"
 
 KEY_FILES = (
     "sample-dkim.pem",
+    sample.REQUEST_KEY,
+    sample.REQUEST_PUBLIC_KEY,
     "card-signing.pem",
     "recipient.key",
     "webmail-issuer.pem",
@@ -150,5 +166,6 @@ def init(directory: Path, authserv_id: str = "localhost", **ports: int) -> Path:
     (keys / "processor-sandbox.pub.jwk").write_text(public + "\n")
     generate_api_key(keys / "processor-api.key")
     dkim_txt = sample.generate_dkim_key(keys / "sample-dkim.pem")
+    sample.generate_request_key(keys / sample.REQUEST_KEY, keys / sample.REQUEST_PUBLIC_KEY)
     config.write_text(render(authserv_id, static=sample.static_records(dkim_txt), **ports))
     return config

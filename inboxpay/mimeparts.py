@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import quopri
 import re
 from dataclasses import dataclass, field
-from email.charset import ALIASES
 from email.message import Message
 from email.policy import compat32
 
-from inboxpay import deadline
+from inboxpay import charsets, deadline
 
 # A header block longer than this without its blank line is garbage, not headers.
 _MAX_HEADER_BLOCK = 256 * 1024
@@ -36,18 +34,19 @@ _BARE_LF = re.compile(rb"(?<!\r)\n")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _TOKEN_END = re.compile(r"[\s;(]")
 _COMMENT = re.compile(r"\([^()]*\)")
-_CHARSET_LABEL = re.compile(r'\s*"?\s*([^\s"();]+)')
 # email.feedparser's headerRE (not public): a field, a continuation or an mbox "From " line.
 _FIELD_OR_CONTINUATION = re.compile(r"^(From |[\041-\071\073-\176]*:|[\t ])")
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
-# The fields html_parts reads; a part's other header fields are never looked at.
-_MIME_FIELDS = frozenset({"content-type", "content-disposition", "content-transfer-encoding"})
-
-# Codecs not to decode with even when declared: Python's that no mail client treats as a
-# charset (we would read other text than the recipient sees), and ascii, which is mostly
-# mislabelled 8-bit text that the UTF-8/latin-1 fallback keeps byte for byte.
-_NOT_CHARSETS = frozenset(
-    {"unicode-escape", "raw-unicode-escape", "undefined", "punycode", "idna", "ascii"}
+# The fields html_parts reads (MIME-Version only to see it repeat); no others are looked at.
+_MIME_FIELDS = frozenset(
+    {"content-type", "content-disposition", "content-transfer-encoding", "mime-version"}
+)
+# Readers disagree on which instance of these counts (we read the first, DKIM signs the last).
+_SINGLE_FIELDS = (
+    "content-type",
+    "content-transfer-encoding",
+    "mime-version",
+    "content-disposition",
 )
 
 
@@ -100,15 +99,18 @@ class HtmlWalk:
 
     ``parts`` were found within ``max_depth`` and ``max_parts``. ``unread`` are text/html
     parts located past those limits (still within the hard caps ``MAX_LOCATE_DEPTH`` and
-    ``MAX_LOCATE_PARTS``); ``unwalked`` are spans that could not be walked at all and
-    mention "html" somewhere. Neither is scanned for markup: a caller that
-    cannot let unread HTML through neutralises them.
+    ``MAX_LOCATE_PARTS``); ``unwalked`` are spans that could not be walked at all (past
+    the hard caps, a header block that never ends, or a body part that repeats one of
+    ``_SINGLE_FIELDS``, which readers resolve differently) and mention "html" somewhere.
+    Neither is scanned for markup: a caller that cannot let unread HTML through
+    neutralises them.
     """
 
     parts: list[TextPart]
     unread: list[TextPart] = field(default_factory=list)
     unwalked: list[Unwalked] = field(default_factory=list)
     beyond_limits: bool = False  # a limit was reached, whatever lay past it
+    repeated_fields: bool = False  # an entity walked repeats a field of _SINGLE_FIELDS
 
     @property
     def complete(self) -> bool:
@@ -149,6 +151,7 @@ def walk_html(
     while stack:
         deadline.check()
         entity = stack.pop()
+        walk.repeated_fields |= _repeats(entity.fields)
         ctype = _content_type(entity.fields)
         if entity.fields.get_content_disposition() == "attachment":
             continue
@@ -178,6 +181,10 @@ def walk_html(
             child = _child(body, start, end, entity.depth + 1, digest, located_only)
             if child is None:
                 _unwalked(walk, body, Unwalked(start, end, None))
+            elif _repeats(child.fields):
+                # Readers differ on which instance counts: no reading of this part is safe.
+                walk.repeated_fields = True
+                _unwalked(walk, body, Unwalked(start, end, None), limit=False)
             else:
                 children.append(child)
                 budget -= 0 if located_only else 1
@@ -185,8 +192,12 @@ def walk_html(
     return walk
 
 
-def _unwalked(walk: HtmlWalk, body: bytes, span: Unwalked) -> None:
-    walk.beyond_limits = True
+def _repeats(fields: Message) -> bool:
+    return any(len(fields.get_all(name, ())) > 1 for name in _SINGLE_FIELDS)
+
+
+def _unwalked(walk: HtmlWalk, body: bytes, span: Unwalked, limit: bool = True) -> None:
+    walk.beyond_limits |= limit
     if _HTML_WORD.search(body, span.start, span.end):  # without it, no part in it is HTML
         walk.unwalked.append(span)
 
@@ -215,15 +226,15 @@ def encode_content(body: bytes, part: TextPart, new_text: str) -> bytes:
     cte = part.transfer_encoding
     if cte == "base64":
         # Base64 carries the text's own line ends; the encoding's lines are CRLF.
-        data = new_text.encode(part.charset, errors="xmlcharrefreplace")
+        data = charsets.encode(new_text, part.charset)
         encoded = base64.encodebytes(data).replace(b"\n", b"\r\n")
         if not old.endswith(b"\n"):
             encoded = encoded.rstrip(b"\r\n")
         return encoded
     if cte == "binary":
-        return new_text.encode(part.charset, errors="xmlcharrefreplace")
+        return charsets.encode(new_text, part.charset)
     # HTML, so a character the charset lacks can still be written, as a reference.
-    data = _LINE_BREAK.sub("\r\n", new_text).encode(part.charset, "xmlcharrefreplace")
+    data = charsets.encode(_LINE_BREAK.sub("\r\n", new_text), part.charset)
     if cte == "quoted-printable":
         # b2a_qp keeps CRLF only if it sees one before its first soft break.
         return _BARE_LF.sub(b"\r\n", quopri.encodestring(data))
@@ -358,8 +369,16 @@ def _text_part(body: bytes, entity: _Entity) -> TextPart:
     cte = str(entity.fields.get("content-transfer-encoding", "")).strip().lower()
     cte = _TOKEN_END.split(cte, maxsplit=1)[0] or "7bit"
     data = _transfer_decode(body[entity.start : entity.end], cte)
-    charset, text = _charset_decode(data, entity.fields.get_content_charset())
-    return TextPart(entity.start, entity.end, "text/html", charset, cte, text)
+    decoded = charsets.decode(data, entity.fields.get_content_charset())
+    return TextPart(
+        entity.start,
+        entity.end,
+        "text/html",
+        decoded.charset,
+        cte,
+        decoded.text,
+        decoded.doubtful,
+    )
 
 
 def _transfer_decode(raw: bytes, cte: str) -> bytes:
@@ -374,26 +393,3 @@ def _transfer_decode(raw: bytes, cte: str) -> bytes:
         except binascii.Error:  # cannot happen after the repair above; keep the raw text
             return raw
     return raw  # 7bit, 8bit, binary, and unknown encodings are read as they are
-
-
-def _charset_decode(data: bytes, declared: str | None) -> tuple[str, str]:
-    found = _CHARSET_LABEL.match(declared or "")  # without quotes or a trailing comment
-    if found is not None:
-        label = ALIASES.get(found.group(1), found.group(1))
-        try:
-            known = codecs.lookup(label).name not in _NOT_CHARSETS
-        except LookupError:
-            known = False
-        if known:
-            try:
-                text = data.decode(label, errors="replace")
-                text.encode(label, errors="xmlcharrefreplace")  # replace_content must succeed
-                return label, text
-            except (LookupError, UnicodeError):  # not a text encoding, or a strict-only one
-                pass
-    # Undeclared, us-ascii (often mislabelled 8-bit), or unknown: UTF-8 if it is valid,
-    # else latin-1, which maps every byte and so writes the same bytes back.
-    try:
-        return "utf-8", data.decode("utf-8")
-    except UnicodeDecodeError:
-        return "latin-1", data.decode("latin-1")

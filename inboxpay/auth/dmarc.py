@@ -7,7 +7,7 @@ domain owner asked for strict alignment, and reports dmarc= in Authentication-Re
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from inboxpay.auth.dkim import DkimResult
 from inboxpay.auth.domains import aligned, normalize, organizational
@@ -59,9 +59,10 @@ def lookup(from_domain: str, resolver: Resolver) -> DmarcRecord | None:
 class Alignment:
     """DMARC-style evaluation of one message (RFC 7489 section 3.1 and 4.2)."""
 
-    result: str  # pass | fail | none | permerror
+    result: str  # pass | fail | none | permerror | temperror
     dkim_domain: str  # the aligned passing signature's d=, "" when none
     spf_aligned: bool
+    signature: DkimResult | None = None  # the aligned passing signature (the topmost)
 
 
 def evaluate(
@@ -79,17 +80,43 @@ def evaluate(
         return Alignment("permerror", "", False)
     dkim_mode = "strict" if record and record.adkim == "s" else default_mode
     spf_mode = "strict" if record and record.aspf == "s" else default_mode
-    signer = next(
+    signature = next(
         (
-            s.domain
+            s
             for s in dkim
             if s.result == "pass" and s.covers_body and aligned(s.domain, from_domain, dkim_mode)
         ),
-        "",
+        None,
     )
+    signer = signature.domain if signature else ""
     spf_aligned = (
         spf is not None and spf.result == "pass" and aligned(spf.domain, from_domain, spf_mode)
     )
     if record is None:
-        return Alignment("none", signer, spf_aligned)
-    return Alignment("pass" if signer or spf_aligned else "fail", signer, spf_aligned)
+        return Alignment("none", signer, spf_aligned, signature)
+    return Alignment("pass" if signer or spf_aligned else "fail", signer, spf_aligned, signature)
+
+
+@dataclass(frozen=True)
+class AuthorRecord:
+    """The DMARC record of one author domain, when From names several (RFC 7489 6.6.1)."""
+
+    domain: str
+    record: DmarcRecord | None
+    error: bool = False  # the lookup failed temporarily
+
+
+def evaluate_authors(
+    authors: Sequence[AuthorRecord],
+    dkim: Sequence[DkimResult],
+    spf: SpfResult | None,
+    default_mode: str,
+) -> tuple[tuple[str, Alignment], ...]:
+    """One evaluation per author domain, as ``(domain, alignment)``."""
+    out = []
+    for author in authors:
+        alignment = evaluate(author.domain, dkim, spf, author.record, default_mode)
+        if author.error:
+            alignment = replace(alignment, result="temperror")
+        out.append((author.domain, alignment))
+    return tuple(out)

@@ -17,6 +17,7 @@ from typing import Any
 
 import spf
 
+from inboxpay import addresses
 from inboxpay.dns import DNSError, Record, Resolver
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,11 @@ def check_mailfrom(
     sender = mail_from.strip().removeprefix("<").removesuffix(">").strip()
     if not sender:
         return replace(check_helo(ip, helo, resolver, timeout), identity="mailfrom")
-    domain = str(spf.split_email(sender, helo)[1])
-    return _check(ip, sender, helo, resolver, timeout, domain, "mailfrom")
+    # pyspf splits at the first "@": "a@b"@example.com would check 'b"@example.com'.
+    local, domain = addresses.split(sender)
+    if not domain:
+        local, domain = "", sender  # as pyspf reads a bare domain
+    return _check(ip, sender, helo, resolver, timeout, domain, "mailfrom", local or "postmaster")
 
 
 def check_helo(ip: str, helo: str, resolver: Resolver, timeout: float = 20.0) -> SpfResult:
@@ -77,19 +81,31 @@ def _is_address(text: str) -> bool:
 
 
 def _check(
-    ip: str, sender: str, helo: str, resolver: Resolver, timeout: float, domain: str, identity: str
+    ip: str,
+    sender: str,
+    helo: str,
+    resolver: Resolver,
+    timeout: float,
+    domain: str,
+    identity: str,
+    local: str = "",
 ) -> SpfResult:
     token = _resolver.set(resolver)
     try:
-        result, explanation = _run_pyspf(ip, sender, helo, timeout)
+        result, explanation = _run_pyspf(ip, sender, helo, timeout, local, domain)
     finally:
         _resolver.reset(token)
     return SpfResult(result, domain, identity, explanation)
 
 
-def _run_pyspf(ip: str, sender: str, helo: str, timeout: float) -> tuple[str, str]:
+def _run_pyspf(
+    ip: str, sender: str, helo: str, timeout: float, local: str, domain: str
+) -> tuple[str, str]:
     try:
-        result, _code, explanation = spf.query(i=ip, s=sender, h=helo, querytime=timeout).check()
+        query = spf.query(i=ip, s=sender, h=helo, querytime=timeout)
+        if sender:
+            query.l, query.o, query.d = local, domain, domain  # our split, not pyspf's
+        result, _code, explanation = query.check()
     except spf.TempError as e:
         return "temperror", f"SPF Temporary Error: {e}"
     except spf.PermError as e:  # raised by the constructor for a bad client address

@@ -242,9 +242,14 @@ def cmd_send_sample(args: argparse.Namespace) -> int:
     host, _, port = args.smtp.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"--smtp: expected HOST:PORT, got {args.smtp!r}")
-    raw = sample.signed(sample.message(args.to, args.amount), key_file)
-    sample.send(raw, args.to, host, int(port))
-    print(f"sent a signed sample invoice to {args.to} through {args.smtp}")
+    if args.format not in sample.FORMATS:
+        raise ConfigError(f"--format: expected one of {', '.join(sample.FORMATS)}")
+    request_key = key_file.parent / sample.REQUEST_KEY
+    if args.format == "signed-action-request" and not request_key.exists():
+        raise ConfigError(f"{request_key}: missing; the sample partner's key comes from `init`")
+    body = sample.message(args.to, args.amount, markup_format=args.format, request_key=request_key)
+    sample.send(sample.signed(body, key_file), args.to, host, int(port))
+    print(f"sent a signed sample invoice ({args.format}) to {args.to} through {args.smtp}")
     return EXIT_OK
 
 
@@ -320,6 +325,12 @@ def register(sub: Subparsers, keys: Subparsers) -> None:
     p.add_argument("--to", required=True, help="the recipient address")
     p.add_argument("--smtp", default="127.0.0.1:25", help="the MTA to submit to (HOST:PORT)")
     p.add_argument("--amount", default="70.00", help="the invoice amount in USD")
+    p.add_argument(
+        "--format",
+        default="invoice-jsonld",
+        help="the payment markup to write: invoice-jsonld (default), action-request,"
+        " signed-action-request or invoice-microdata (docs/markup.md)",
+    )
     p.set_defaults(handler=cmd_send_sample)
 
     p = command(

@@ -129,7 +129,9 @@ def examine(data: dict[str, Any], path: Path) -> Examined:
         "[signing]", None, lambda: mail.signing(section("signing", required=True), base)
     )
     policy = errors.attempt("[policy]", None, lambda: mail.policy(section("policy")))
-    partners: tuple[Partner, ...] = errors.attempt("[[partners]]", (), lambda: mail.partners(root))
+    partners: tuple[Partner, ...] = errors.attempt(
+        "[[partners]]", (), lambda: mail.partners(root, base)
+    )
     orgs: dict[str, bool] = errors.attempt("[orgs]", {}, lambda: mail.orgs(root))
     sidecar = errors.attempt("[sidecar]", None, lambda: service.sidecar(section("sidecar"), base))
     storage_url = errors.attempt("[storage]", "", lambda: service.storage(section("storage")))

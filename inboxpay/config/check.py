@@ -17,7 +17,7 @@ from typing import Any
 from inboxpay.config import Config, Examined, examine, read
 from inboxpay.config.reader import Errors
 from inboxpay.errors import ConfigError
-from inboxpay.keys import load_recipient_key, load_signing_key
+from inboxpay.keys import load_recipient_key, load_request_keys, load_signing_key
 from inboxpay.signing_keys import load_retired
 from inboxpay.vault import load_keyring
 
@@ -38,6 +38,7 @@ def check(path: str | Path) -> Report:
     found = examine(data, p)
     _check_key_files(found, vault_in_use=_runs_sidecar(data))
     if found.config is not None:
+        _check_partner_keys(found.config, found.errors)
         _check_service_keys(found.config, found.errors)
     errors = tuple(found.errors.messages)
     return Report(p, errors, None if errors else found.config)
@@ -65,6 +66,15 @@ def _check_key_files(found: Examined, vault_in_use: bool) -> None:
             continue  # the path itself is wrong, already reported
         with found.errors.guard(where):
             load(path)
+
+
+def _check_partner_keys(config: Config, errors: Errors) -> None:
+    """The public keys partners sign their dynamic senders' requests with."""
+    for partner in config.partners:
+        where = f"[[partners]] {partner.id} signed_request_keys"
+        for path in partner.signed_request_keys:
+            with errors.guard(where):
+                load_request_keys(path, where)
 
 
 def _check_service_keys(config: Config, errors: Errors) -> None:

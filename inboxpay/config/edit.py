@@ -124,6 +124,8 @@ def _table(p: Partner) -> Table:
     t.add("invoice_url_hosts", list(p.invoice_url_hosts))
     if p.processor != Partner.processor:  # the loader's default stays implicit, as `init` writes
         t.add("processor", p.processor)
+    if p.signed_request_keys:
+        t.add("signed_request_keys", [str(k) for k in p.signed_request_keys])
     return t
 
 

@@ -24,6 +24,9 @@ class Partner:
     sender_domains: tuple[str, ...]
     invoice_url_hosts: tuple[str, ...]
     processor: str = "sandbox"  # the [processors.NAME] that charges its invoices
+    # JWKS or PEM files with the public keys that sign its SignedActionRequests (dynamic
+    # senders); none: it cannot use dynamic senders (docs/markup.md).
+    signed_request_keys: tuple[Path, ...] = ()
 
 
 #: Used when the config has no ``[[partners]]``; ``inboxpay init`` writes them out.
@@ -76,6 +79,7 @@ class PolicyConfig:
     alignment: str = "relaxed"
     require_spf_pass: bool = True
     max_amount: Decimal = Decimal("1000000")
+    signed_request_max_age: int = 5 * 86400  # seconds a SignedActionRequest's iat may be old
 
 
 def _host_port(value: str) -> tuple[str, int] | None:
@@ -235,16 +239,19 @@ def policy(s: Section) -> PolicyConfig:
         s.error("max_amount", f"not a decimal number: {raw_max!r}")
         max_amount = d.max_amount  # a placeholder: the error is recorded
     s.check("max_amount", max_amount.is_finite() and max_amount > 0, "must be positive")
+    max_age = s.get("signed_request_max_age", int, d.signed_request_max_age)
+    s.check("signed_request_max_age", 60 <= max_age <= 30 * 86400, "must be 60..2592000 seconds")
     config = PolicyConfig(
         alignment=alignment,
         require_spf_pass=s.get("require_spf_pass", bool, d.require_spf_pass),
         max_amount=max_amount,
+        signed_request_max_age=max_age,
     )
     s.finish()
     return config
 
 
-def partners(root: Section) -> tuple[Partner, ...]:
+def partners(root: Section, base: Path) -> tuple[Partner, ...]:
     root.used.add("partners")
     entries = root.data.get("partners")
     if entries is None:
@@ -255,11 +262,11 @@ def partners(root: Section) -> tuple[Partner, ...]:
     for i, entry in enumerate(entries, 1):
         # Entry by entry: one that cannot be read does not hide errors in the others.
         with root.errors.guard(f"[[partners]] #{i}"):
-            partners.append(_partner(root.sub(f"[[partners]] #{i}", entry), partners))
+            partners.append(_partner(root.sub(f"[[partners]] #{i}", entry), partners, base))
     return tuple(partners)
 
 
-def _partner(s: Section, earlier: list[Partner]) -> Partner:
+def _partner(s: Section, earlier: list[Partner], base: Path) -> Partner:
     """One ``[[partners]]`` entry; ``earlier`` entries' ids are taken."""
     pid = s.get("id", str)
     s.check(
@@ -274,6 +281,10 @@ def _partner(s: Section, earlier: list[Partner]) -> Partner:
         sender_domains=domains(s, "sender_domains"),
         invoice_url_hosts=domains(s, "invoice_url_hosts"),
         processor=s.get("processor", str, "sandbox"),
+        signed_request_keys=tuple(
+            Path(k) if Path(k).is_absolute() else base / k
+            for k in s.strings("signed_request_keys", ())
+        ),
     )
     s.finish()
     return entry

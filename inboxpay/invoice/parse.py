@@ -14,8 +14,16 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 from inboxpay.currency import CurrencyError, exponent, format_minor, to_minor
-from inboxpay.invoice.markup import PAY_ACTIONS, MarkupBlock, schema_types
+from inboxpay.invoice.markup import (
+    KIND_SIGNED,
+    PAY_ACTIONS,
+    SIGNED_REQUEST,
+    MarkupBlock,
+    canonical_jsonld,
+    schema_types,
+)
 from inboxpay.invoice.model import InvalidInvoice, Invoice
+from inboxpay.invoice.signed import SignedRequest, read_signed
 
 _MAX_TEXT = 200
 _MAX_URL = 2048
@@ -46,7 +54,28 @@ def parse_invoice(block: MarkupBlock, max_amount: Decimal = MAX_AMOUNT) -> Invoi
     """The invoice ``block`` describes; InvalidInvoice when anything needed is missing or wrong."""
     if not block.data:
         raise InvalidInvoice("payment markup could not be read")
-    invoice, action = _locate(block.data)
+    if SIGNED_REQUEST in schema_types(block.data):
+        raise InvalidInvoice("a signed action request is read with parse_signed")
+    return parse_request(block.data, block.kind, max_amount)
+
+
+def parse_signed(
+    block: MarkupBlock, max_amount: Decimal = MAX_AMOUNT
+) -> tuple[SignedRequest, Invoice]:
+    """A SignedActionRequest's claims (not yet verified) and the invoice its payload holds."""
+    if not block.data:
+        raise InvalidInvoice("payment markup could not be read")
+    signed = read_signed(block.data)
+    request = canonical_jsonld(signed.action_request)
+    if not isinstance(request, dict) or "ActionRequest" not in schema_types(request):
+        raise InvalidInvoice("actionRequestSerialized is not an ActionRequest")
+    return signed, parse_request(request, KIND_SIGNED, max_amount)
+
+
+def parse_request(data: dict[str, object], kind: str, max_amount: Decimal = MAX_AMOUNT) -> Invoice:
+    """The invoice of one JSON-LD request or microdata item (``kind`` as in MarkupBlock)."""
+    invoice, action = _locate(data)
+    _check_status(_first(invoice, "paymentStatus"))
     merchant = _text(_name(_first(invoice, "provider", "seller")), "merchant name", numbers=False)
     if not merchant:
         raise InvalidInvoice("missing merchant name")
@@ -61,9 +90,13 @@ def parse_invoice(block: MarkupBlock, max_amount: Decimal = MAX_AMOUNT) -> Invoi
         # No number in the markup: account and due date still tell invoices apart.
         base = account or merchant_account
         number = f"{base}-{due.isoformat()}" if base else due.isoformat()
-    url = _url(_first(invoice, "url") or (_first(action, "url", "target") if action else None))
+    url = _url(
+        _first(invoice, "url")
+        or _link(invoice.get("potentialAction"))
+        or (_first(action, "url", "target") if action else None)
+    )
     return Invoice(
-        kind=block.kind,
+        kind=kind,
         partner_name=partner,
         merchant_name=merchant,
         merchant_account=merchant_account or account,
@@ -79,22 +112,56 @@ def parse_invoice(block: MarkupBlock, max_amount: Decimal = MAX_AMOUNT) -> Invoi
 def _locate(data: dict[str, object]) -> tuple[dict[str, object], dict[str, object] | None]:
     """The Invoice node, and the payment action around or inside it if there is one."""
     types = schema_types(data)
-    action: dict[str, object] | None = None
     if "ActionRequest" in types:
-        action = _payment_action(data.get("action"))
-        if action is None:
-            raise InvalidInvoice("ActionRequest without a payment action")
-    elif types & PAY_ACTIONS:
-        action = data
-    if action is not None:
-        for key in ("entity", "object"):
-            entity = _one(action.get(key), key)
-            if isinstance(entity, dict) and "Invoice" in schema_types(entity):
-                return entity, action
-        raise InvalidInvoice("payment action without an Invoice")
+        return _action_request(data)
+    if types & PAY_ACTIONS:
+        entity = _entity_of(data)
+        if entity is None:
+            raise InvalidInvoice("payment action without an Invoice")
+        return entity, data
     if "Invoice" not in types:
         raise InvalidInvoice("no Invoice in the markup")
     return data, _payment_action(data.get("potentialAction"))
+
+
+def _action_request(data: dict[str, object]) -> tuple[dict[str, object], dict[str, object]]:
+    """Outlook's ActionRequest: "actions" with "entity" beside them (as published), or an
+    "action" holding the entity (as earlier senders wrote it)."""
+    if not isinstance(data.get("originator", ""), str):
+        raise InvalidInvoice("originator is not text")
+    listed = [*_list(data.get("actions")), *_list(data.get("action"))]
+    actions = [a for a in listed if isinstance(a, dict) and schema_types(a) & PAY_ACTIONS]
+    if not actions:
+        raise InvalidInvoice("ActionRequest without a payment action")
+    merchants = {_text(_first(a, "merchantId"), "merchant id") for a in actions}
+    if len(merchants) > 1:
+        raise InvalidInvoice("payment actions disagree on merchantId")
+    entities = [_entity(data.get("entity")), *map(_entity_of, actions)]
+    found = [e for e in entities if e is not None]
+    if not found:
+        raise InvalidInvoice("ActionRequest without an Invoice")
+    if any(e != found[0] for e in found[1:]):
+        raise InvalidInvoice("conflicting invoices in one ActionRequest")
+    return found[0], actions[0]
+
+
+def _entity_of(action: dict[str, object]) -> dict[str, object] | None:
+    for key in ("entity", "object"):
+        entity = _entity(action.get(key))
+        if entity is not None:
+            return entity
+    return None
+
+
+def _entity(value: object) -> dict[str, object] | None:
+    entity = _one(value, "entity")
+    return entity if isinstance(entity, dict) and "Invoice" in schema_types(entity) else None
+
+
+def _list(value: object) -> list[object]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 def _payment_action(value: object) -> dict[str, object] | None:
@@ -103,6 +170,39 @@ def _payment_action(value: object) -> dict[str, object] | None:
     if len(actions) > 1:
         raise InvalidInvoice("more than one payment action")
     return actions[0] if actions else None
+
+
+# Where an Invoice's potentialAction may link to it: the payment first, then the view.
+_LINK_ACTIONS = ("PayAction", "PaymentAction", "ViewAction")
+
+
+def _link(value: object) -> object:
+    """The invoice link a potentialAction gives (its url, or its target or EntryPoint)."""
+    actions = [a for a in _list(value) if isinstance(a, dict)]
+    for kind in _LINK_ACTIONS:
+        for action in actions:
+            if kind in schema_types(action):
+                link = _first(action, "url", "target")
+                if link is not None:
+                    return link
+    return None
+
+
+# paymentStatus values with nothing left to pay: a card would invite a second payment.
+_SETTLED = {
+    "paymentcomplete": "the invoice is already paid",
+    "paymentautomaticallyapplied": "the invoice is paid automatically",
+}
+
+
+def _check_status(value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise InvalidInvoice("paymentStatus is not text")
+    for status in schema_types({"@type": value}):  # "PaymentDue", "http://schema.org/PaymentDue"
+        if status.lower() in _SETTLED:
+            raise InvalidInvoice(_SETTLED[status.lower()])
 
 
 def _one(value: object, what: str) -> object:

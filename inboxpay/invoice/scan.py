@@ -14,20 +14,26 @@ from decimal import Decimal
 
 from inboxpay import deadline
 from inboxpay.invoice import crosscheck
-from inboxpay.invoice.markup import MarkupBlock, find_payment_markup
+from inboxpay.invoice.markup import KIND_SIGNED, MarkupBlock, find_payment_markup
 from inboxpay.invoice.model import InvalidInvoice, Invoice
-from inboxpay.invoice.parse import parse_invoice
+from inboxpay.invoice.parse import parse_invoice, parse_signed
+from inboxpay.invoice.signed import SignedRequest
 from inboxpay.message import RawMessage
 from inboxpay.mimeparts import TextPart, Unwalked, walk_html
 
 
 @dataclass(frozen=True)
 class PaymentRequest:
-    """One block of payment markup and what it parsed to (``invoice`` None when invalid)."""
+    """One block of payment markup and what it parsed to (``invoice`` None when invalid).
+
+    ``signed`` is set for a SignedActionRequest: its invoice counts only once the verdict
+    has checked the signature against the partner's keys.
+    """
 
     kind: str
     invoice: Invoice | None
     problem: str = ""
+    signed: SignedRequest | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class MarkupScan:
     found: tuple[PartFindings, ...]
     complete: bool = True  # False: the MIME walk reached a limit (see mimeparts)
     unwalked: tuple[Unwalked, ...] = ()
+    repeated_fields: bool = False  # Content-Type, -Transfer-Encoding or MIME-Version repeat
 
     @property
     def blocks(self) -> list[MarkupBlock]:
@@ -94,6 +101,7 @@ def scan(message: RawMessage, read: bool = True) -> MarkupScan:
         tuple(f for f in found if f.blocks or f.suspect),
         walk.complete and read,
         tuple(walk.unwalked),
+        walk.repeated_fields,
     )
 
 
@@ -111,7 +119,11 @@ def requests(markup: MarkupScan, max_amount: Decimal) -> tuple[PaymentRequest, .
     out = []
     for block in markup.blocks:
         try:
-            out.append(PaymentRequest(block.kind, parse_invoice(block, max_amount)))
+            if block.kind == KIND_SIGNED:
+                signed, invoice = parse_signed(block, max_amount)
+                out.append(PaymentRequest(block.kind, invoice, signed=signed))
+            else:
+                out.append(PaymentRequest(block.kind, parse_invoice(block, max_amount)))
         except InvalidInvoice as e:
             out.append(PaymentRequest(block.kind, None, str(e)))
     return tuple(out)

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from email.utils import getaddresses
 
+from inboxpay.addresses import normalize_domain, split
 from inboxpay.auth import dkim, dmarc, spf
 from inboxpay.auth.dkim import DkimResult
-from inboxpay.auth.dmarc import DmarcRecord
+from inboxpay.auth.dmarc import AuthorRecord, DmarcRecord
 from inboxpay.auth.spf import SpfResult
 from inboxpay.dns import DNSError, Resolver
 from inboxpay.invoice.parse import MAX_AMOUNT
@@ -25,6 +27,8 @@ from inboxpay.milter.facts import Evidence, MessageFacts
 _log = logging.getLogger(__name__)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Author domains whose DMARC record is looked up when From names several: bounded DNS.
+MAX_AUTHOR_DOMAINS = 5
 
 
 @dataclass(frozen=True)
@@ -52,13 +56,13 @@ def _text(value: bytes) -> str:
 
 
 def from_addresses(facts: MessageFacts) -> tuple[int, tuple[str, ...]]:
-    """How many From fields, and every address in them (lowercased domain)."""
+    """How many From fields, and every address in them (domain normalised)."""
     fields = facts.message.values("From")
     addresses = []
     for _name, addr in getaddresses([_text(v).replace("\r\n", "") for v in fields]):
-        if "@" in addr:
-            local, _, domain = addr.rpartition("@")
-            addresses.append(f"{local}@{domain.lower()}")
+        local, domain = split(addr)
+        if domain:
+            addresses.append(f"{local}@{normalize_domain(domain)}")
         elif addr:
             addresses.append(addr)  # no domain: it cannot align, decide() will see that
     return len(fields), tuple(addresses)
@@ -71,6 +75,25 @@ class _Auth:
     dkim: tuple[DkimResult, ...] = ()
     dmarc: DmarcRecord | None = None
     dmarc_error: bool = False
+    authors: tuple[AuthorRecord, ...] = ()
+
+
+def _dmarc_record(domain: str, resolver: Resolver) -> tuple[DmarcRecord | None, bool]:
+    """The DMARC record of ``domain``, and whether the lookup failed."""
+    try:
+        return dmarc.lookup(domain, resolver), False
+    except DNSError as e:
+        _log.info("DMARC lookup for %s failed: %s", domain, e)
+        return None, True
+
+
+def _authors(facts: MessageFacts, resolver: Resolver) -> tuple[AuthorRecord, ...]:
+    """Each author domain's DMARC record when From names several (RFC 7489 6.6.1)."""
+    _n, found = from_addresses(facts)
+    domains = list(dict.fromkeys(d for d in (a.rpartition("@")[2] for a in found) if d))
+    if len(found) < 2 or not domains:
+        return ()
+    return tuple(AuthorRecord(d, *_dmarc_record(d, resolver)) for d in domains[:MAX_AUTHOR_DOMAINS])
 
 
 def _authenticate(
@@ -90,14 +113,9 @@ def _authenticate(
         signatures = tuple(
             dkim.verify_all(facts.message.as_bytes(), resolver, limits.max_dkim_signatures)
         )
-    record, dmarc_error = None, False
-    if from_domain:
-        try:
-            record = dmarc.lookup(from_domain, resolver)
-        except DNSError as e:
-            _log.info("DMARC lookup failed: %s", e)
-            dmarc_error = True
-    return _Auth(spf_mailfrom, spf_helo, signatures, record, dmarc_error)
+    record, dmarc_error = _dmarc_record(from_domain, resolver) if from_domain else (None, False)
+    authors = _authors(facts, resolver)
+    return _Auth(spf_mailfrom, spf_helo, signatures, record, dmarc_error, authors)
 
 
 def analyze(
@@ -128,5 +146,8 @@ def analyze(
         truncated=facts.truncated,
         markup_complete=markup.complete,
         suspect_markup=markup.suspect,
+        received_at=time.time(),
+        authors=auth.authors,
+        repeated_mime_fields=markup.repeated_fields,
     )
     return evidence, markup

@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from inboxpay import orgs
+from joserfc.jwk import RSAKey
+
+from inboxpay import addresses, orgs
 from inboxpay.auth.dmarc import evaluate
 from inboxpay.auth.domains import within
 from inboxpay.config import Partner
 from inboxpay.invoice.model import Invoice
+from inboxpay.invoice.signed import SignedRequest, SignedRequestRefused, check_signed
 from inboxpay.milter.facts import Evidence
 
 
@@ -27,6 +30,14 @@ class Reason(StrEnum):
     URL_NOT_ALLOWED = "url_not_allowed"
     ORG_DISABLED = "org_disabled"
     AMBIGUOUS_MARKUP = "ambiguous_markup"  # HTML a browser may read other than we do
+    SPF_UNALIGNED = "spf_unaligned"  # SPF passed, for a domain not aligned with From
+    AMBIGUOUS_MIME = "ambiguous_mime"  # a MIME field repeats, or the signature leaves it out
+    RECIPIENT_NOT_ADDRESSED = "recipient_not_addressed"  # no recipient is in the signed To/Cc
+    # A SignedActionRequest (dynamic sender) that the partner's keys do not vouch for:
+    UNSIGNED_PARTNER = "unsigned_partner"  # the partner has no signed_request_keys
+    BAD_REQUEST_SIGNATURE = "bad_request_signature"
+    REQUEST_SENDER_MISMATCH = "request_sender_mismatch"  # its sender is not the From address
+    REQUEST_EXPIRED = "request_expired"  # its iat is older than signed_request_max_age
     INTERNAL_ERROR = "internal_error"  # the analysis failed or ran out of time (fail_safe)
 
 
@@ -51,6 +62,9 @@ class Policy:
     orgs: Mapping[str, bool] = field(default_factory=dict)
     alignment: str = "relaxed"  # unless the sender's DMARC record asks for strict
     require_spf_pass: bool = True
+    # Partner id -> the public keys its SignedActionRequests must verify with.
+    request_keys: Mapping[str, tuple[RSAKey, ...]] = field(default_factory=dict)
+    signed_request_max_age: int = 5 * 86400
 
     def pay_enabled(self, recipient: str) -> bool:
         return orgs.pay_enabled(self.orgs, recipient)
@@ -99,6 +113,26 @@ def url_allowed(url: str, partner: Partner) -> bool:
     return parts.scheme == "https" and host in partner.invoice_url_hosts and not parts.username
 
 
+def _signed_refusal(
+    signed: SignedRequest, partner: Partner, evidence: Evidence, policy: Policy
+) -> Reason | None:
+    """Why a SignedActionRequest earns no card, or None when its partner signed it."""
+    keys = policy.request_keys.get(partner.id, ())
+    if not keys:
+        return Reason.UNSIGNED_PARTNER  # dynamic senders need the partner's public key
+    try:
+        check_signed(
+            signed,
+            keys,
+            evidence.from_addresses[0],
+            evidence.received_at,
+            policy.signed_request_max_age,
+        )
+    except SignedRequestRefused as e:
+        return Reason(e.reason)
+    return None
+
+
 def decide(evidence: Evidence, policy: Policy) -> Verdict:
     """Card, removal (with the first failing check as reason), or nothing to do."""
     if evidence.internal:
@@ -125,16 +159,29 @@ def decide(evidence: Evidence, policy: Policy) -> Verdict:
     if evidence.dmarc_error:
         return Verdict(Action.SKIP, skip=Skip.TEMPERROR)  # alignment mode unknown
     alignment = evaluate(from_domain, evidence.dkim, evidence.spf, evidence.dmarc, policy.alignment)
-    if not alignment.dkim_domain:
+    signature = alignment.signature
+    if signature is None:
         return _removed(Reason.UNALIGNED, partner)
     spf = evidence.spf
     if policy.require_spf_pass and (spf is None or spf.result != "pass"):
         if spf is not None and spf.result == "temperror":
             return Verdict(Action.SKIP, skip=Skip.TEMPERROR)
         return _removed(Reason.SPF_FAIL, partner)
+    # A partner's signed mail re-sent from the attacker's own SPF-passing domain (replay).
+    if policy.require_spf_pass and not alignment.spf_aligned:
+        return _removed(Reason.SPF_UNALIGNED, partner)
+    # The MIME structure we read must be the one the partner signed (RFC 6376 signs the
+    # bottom instance of a field; we, and some readers, take the top one).
+    if evidence.repeated_mime_fields or not signature.mime_signed:
+        return _removed(Reason.AMBIGUOUS_MIME, partner)
 
     if evidence.suspect_markup:
         return _removed(Reason.AMBIGUOUS_MARKUP, partner)
+    for request in evidence.requests:
+        if request.signed is not None:
+            refused = _signed_refusal(request.signed, partner, evidence, policy)
+            if refused is not None:
+                return _removed(refused, partner)
     parsed = [r.invoice for r in evidence.requests if r.invoice is not None]
     if len(parsed) != len(evidence.requests):
         return _removed(Reason.INVALID_INVOICE, partner)
@@ -145,7 +192,12 @@ def decide(evidence: Evidence, policy: Policy) -> Verdict:
     if not url_allowed(invoice.url, partner):
         return _removed(Reason.URL_NOT_ALLOWED, partner)
 
-    payers = tuple(r for r in evidence.recipients if policy.pay_enabled(r))
+    # Only whom the partner addressed may pay: a replayed mail reaches others.
+    addressed = set(signature.addressed)
+    recipients = [r for r in evidence.recipients if addresses.normalize(r) in addressed]
+    if not recipients:
+        return _removed(Reason.RECIPIENT_NOT_ADDRESSED, partner)
+    payers = tuple(r for r in recipients if policy.pay_enabled(r))
     if not payers:
         return _removed(Reason.ORG_DISABLED, partner)
     return Verdict(

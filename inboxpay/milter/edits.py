@@ -47,6 +47,29 @@ def deletions(message: RawMessage, authserv_id: str | None) -> tuple[tuple[str, 
     return tuple(reversed(doomed))
 
 
+# Fields of which readers may take either instance when they repeat: we read the first.
+_SINGLE_MIME_FIELDS = frozenset(
+    {"content-type", "content-transfer-encoding", "mime-version", "content-disposition"}
+)
+
+
+def mime_duplicates(message: RawMessage) -> tuple[tuple[str, int], ...]:
+    """Every instance but the first of a repeated top-level MIME field, highest first.
+
+    The milter reads the first instance (a DKIM verifier signs the last): deleting the
+    others makes every later reader see the structure that was scanned and cleaned.
+    """
+    seen: Counter[str] = Counter()
+    doomed: list[tuple[str, int]] = []
+    for raw_name, _value in message.headers:
+        name = raw_name.decode("ascii", "replace")
+        key = name.lower()
+        seen[key] += 1
+        if key in _SINGLE_MIME_FIELDS and seen[key] > 1:
+            doomed.append((name, seen[key]))
+    return tuple(reversed(doomed))
+
+
 def strip_forged_cards(message: RawMessage) -> Edits:
     """The least the milter always does, even when everything else failed."""
     return Edits(delete=deletions(message, None))

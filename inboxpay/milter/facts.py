@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from inboxpay.auth.dkim import DkimResult
-from inboxpay.auth.dmarc import DmarcRecord
+from inboxpay.auth.dmarc import AuthorRecord, DmarcRecord
 from inboxpay.auth.spf import SpfResult
 from inboxpay.invoice.scan import PaymentRequest
 from inboxpay.message import RawMessage
@@ -48,6 +48,10 @@ class Evidence:
     truncated: bool
     markup_complete: bool = True  # False: a MIME limit left parts unread for markup
     suspect_markup: bool = False  # HTML a browser may read other than our scanner did
+    received_at: float = 0.0  # unix time of the analysis: the age of signed requests
+    authors: tuple[AuthorRecord, ...] = ()  # per author domain, when From names several
+    # Content-Type, Content-Transfer-Encoding or MIME-Version repeat in some entity.
+    repeated_mime_fields: bool = False
 
     @property
     def from_domain(self) -> str:

@@ -26,7 +26,7 @@ from inboxpay.message import RawMessage
 from inboxpay.milter import stamp
 from inboxpay.milter.analyze import Limits, Network, analyze
 from inboxpay.milter.decide import Action, Policy, Reason, Skip, Verdict, decide
-from inboxpay.milter.edits import Edits, deletions
+from inboxpay.milter.edits import Edits, deletions, mime_duplicates
 from inboxpay.milter.facts import Evidence, MessageFacts
 
 _log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def fail_safe(message: RawMessage, authserv_id: str) -> Outcome:
         body = removal.NOTICE.encode("ascii") + b"\r\n"
     assert verdict.header is not None
     edits = Edits(
-        delete=deletions(message, authserv_id),
+        delete=deletions(message, authserv_id) + mime_duplicates(message),
         append=((VERDICT_HEADER, verdict.header),),
         body=body if body != message.body else None,
     )
@@ -114,6 +114,8 @@ def _process(
         evidence.dkim,
         alignment,
         evidence.from_domain,
+        # RFC 7489 6.6.1: several authors, one dmarc= result for each of their domains.
+        dmarc.evaluate_authors(evidence.authors, evidence.dkim, evidence.spf, policy.alignment),
     )
     append: list[tuple[str, str]] = []
     if verdict.header is not None:
@@ -131,7 +133,7 @@ def _process(
     elif verdict.action is Action.REMOVE or verdict.skip in _UNREAD:
         body = removal.without_markup(facts.message.body, markup)
     edits = Edits(
-        delete=deletions(facts.message, settings.authserv_id),
+        delete=deletions(facts.message, settings.authserv_id) + mime_duplicates(facts.message),
         insert_top=((results.NAME, ar),),
         append=tuple(append),
         body=body if body != facts.message.body else None,

@@ -30,7 +30,9 @@ Stamps = tuple[tuple[Path, Stamp], ...]
 
 
 def watched(config: Config) -> tuple[Path, ...]:
-    return (config.path, config.signing.key_file, config.signing.recipient_key_file)
+    signing = (config.signing.key_file, config.signing.recipient_key_file)
+    partner_keys = tuple(k for p in config.partners for k in p.signed_request_keys)
+    return (config.path, *signing, *partner_keys)
 
 
 def stamps(config: Config, config_stamp: Stamp | None = None) -> Stamps:

@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import Milter
+from joserfc.jwk import RSAKey
 
 from inboxpay.atomicfile import Stamp
 from inboxpay.card import CardSigner
-from inboxpay.config import Config
+from inboxpay.config import Config, Partner
 from inboxpay.dns import BudgetedResolver, CachingResolver, static_record
-from inboxpay.keys import kid_of, load_recipient_key, load_signing_key
+from inboxpay.keys import kid_of, load_recipient_key, load_request_keys, load_signing_key
 from inboxpay.milter.analyze import Limits
 from inboxpay.milter.decide import Policy
 from inboxpay.milter.facts import MessageFacts
@@ -63,8 +64,20 @@ def build(config: Config, stored_orgs: Mapping[str, bool]) -> Loaded:
         orgs=dict(config.orgs) | dict(stored_orgs),
         alignment=config.policy.alignment,
         require_spf_pass=config.policy.require_spf_pass,
+        request_keys=request_keys(config.partners),
+        signed_request_max_age=config.policy.signed_request_max_age,
     )
     return Loaded(config, settings, policy)
+
+
+def request_keys(partners: tuple[Partner, ...]) -> dict[str, tuple[RSAKey, ...]]:
+    """Each partner's keys for signed action requests; raises ConfigError naming the file."""
+    keys: dict[str, tuple[RSAKey, ...]] = {}
+    for partner in partners:
+        for path in partner.signed_request_keys:
+            where = f"[[partners]] {partner.id} signed_request_keys"
+            keys[partner.id] = (*keys.get(partner.id, ()), *load_request_keys(path, where))
+    return keys
 
 
 class Runtime:

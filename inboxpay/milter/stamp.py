@@ -32,6 +32,7 @@ def claims(
         "invoice": {
             "partner": partner.id,
             "partner_name": partner.name,
+            "broker": invoice.partner_name,  # as the markup names it; "" when it names none
             "merchant": invoice.merchant_name,
             "account": invoice.merchant_account,
             "number": invoice.number,

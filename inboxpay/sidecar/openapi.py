@@ -56,6 +56,7 @@ REVIEW = obj(
         "status": {"enum": ["payable", "paid", "processing", "expired", "org_disabled"]},
         "merchant": STR,
         "partner": obj({"id": STR, "name": STR}),
+        "broker": STR,
         "invoice_number": STR,
         "account": STR,
         "amount": STR,

@@ -86,6 +86,7 @@ def review_json(r: Reviewed) -> dict[str, Any]:
         "status": r.status,
         "merchant": inv["merchant"],
         "partner": {"id": inv["partner"], "name": inv.get("partner_name", inv["partner"])},
+        "broker": inv["broker"] if isinstance(inv.get("broker"), str) else "",
         "invoice_number": inv["number"],
         "account": inv.get("account", ""),
         "amount": inv["amount"],

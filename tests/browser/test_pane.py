@@ -412,6 +412,20 @@ def test_review_shows_overdue_and_withholds_a_link_off_the_allow_list(
     expect(f.get_by_role("button", name="Continue")).to_be_visible()  # still payable
 
 
+def test_review_names_a_broker_only_when_the_markup_names_one(
+    pane: PaneSession, world: World
+) -> None:
+    user = "lea@example.com"
+    f = pane.open(world.card([user], broker=""), world.token(user))
+    heading(f, "Review the invoice")
+    expect(f.locator("#review-merchant")).to_have_text(MERCHANT)
+    expect(f.get_by_text("Billed through")).to_be_hidden()
+    f = pane.open(world.card([user], broker="Relecloud Inc."), world.token(user))
+    heading(f, "Review the invoice")
+    expect(f.get_by_text("Billed through")).to_be_visible()
+    expect(f.locator("#review-partner")).to_have_text("Relecloud Inc.")
+
+
 def test_an_expired_card_shows_plainly_without_a_pay_button(
     pane: PaneSession, world: World
 ) -> None:

@@ -78,6 +78,7 @@ class World:
         due: datetime.date | None = None,
         url: str | None = None,
         ttl: int = 30 * 86400,
+        broker: str = "Xero",
     ) -> str:
         """A folded ``InboxPay-Card`` value, signed with the config's key as the milter
         signs one (inboxpay/milter/stamp.py): readers strip the folding whitespace."""
@@ -86,6 +87,7 @@ class World:
                 self.config,
                 recipients,
                 merchant=MERCHANT,
+                broker=broker,
                 amount=amount,
                 currency=currency,
                 number=number,

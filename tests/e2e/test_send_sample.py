@@ -20,7 +20,7 @@ from inboxpay.config import load
 from inboxpay.init import init
 from inboxpay.keys import kid_of, load_recipient_key, load_signing_key, public_jwk
 
-from . import checks
+from . import checks, rawmime
 from .mail import Delivery, wait_for_delivery
 from .postfix import PrivatePostfix, milter_warnings
 from .procs import accepts_tcp, free_port, process_exited, stop, wait_until
@@ -63,7 +63,18 @@ def dev(e2e_dir: Path) -> Iterator[tuple[Path, PrivatePostfix]]:
         stop(milter, grace=10.0)
 
 
-def test_send_sample_gets_a_card(dev: tuple[Path, PrivatePostfix]) -> None:
+@pytest.mark.parametrize(
+    ("markup_format", "kind"),
+    [
+        ("invoice-jsonld", "invoice"),
+        ("action-request", "action"),
+        ("signed-action-request", "signed"),
+        ("invoice-microdata", "microdata"),
+    ],
+)
+def test_send_sample_gets_a_card_in_each_format(
+    dev: tuple[Path, PrivatePostfix], markup_format: str, kind: str
+) -> None:
     path, postfix = dev
     start = postfix.log_size()
     done = subprocess.run(
@@ -78,6 +89,8 @@ def test_send_sample_gets_a_card(dev: tuple[Path, PrivatePostfix]) -> None:
             BOB,
             "--smtp",
             f"127.0.0.1:{postfix.smtp_port}",
+            "--format",
+            markup_format,
         ],
         capture_output=True,
         text=True,
@@ -102,5 +115,13 @@ def test_send_sample_gets_a_card(dev: tuple[Path, PrivatePostfix]) -> None:
     verifier = CardVerifier([OKPKey.import_key(public_jwk(key, kid_of(key)))])
     claims = checks.card_claims(d, verifier)
     assert claims["invoice"]["partner"] == "sample"
+    assert claims["invoice"]["merchant"] == "Wide World Importers"
+    assert claims["invoice"]["partner_name"] == "InboxPay Sample Billing"
+    assert claims["invoice"]["broker"] == "InboxPay Sample Billing"
     assert claims["auth"]["dkim_domain"] == "sample.inboxpay.test"
+    # The format the sample used is the one the milter read.
+    html = b"".join(rawmime.html_parts(d.raw))
+    assert {"invoice": b'"Invoice"', "action": b'"ActionRequest"'}.get(kind, b"") in html
+    assert (b"SignedActionRequest" in html) == (kind == "signed")
+    assert (b"itemscope" in html) == (kind == "microdata")
     assert recipient_hash(load_recipient_key(cfg.signing.recipient_key_file), BOB) in claims["rcpt"]

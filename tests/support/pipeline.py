@@ -62,7 +62,7 @@ def sign(raw: bytes, key: bytes, length: bool = False) -> bytes:
         b"s1",
         b"post.xero.com",
         key,
-        include_headers=[b"from", b"subject", b"to"],
+        include_headers=[b"from", b"subject", b"to", b"cc", b"mime-version", b"content-type"],
         length=length,
     )
     return header + raw

@@ -163,3 +163,21 @@ def test_the_sidecars_and_processors_key_files_are_checked_too(
         "[sandbox] key_file",
         "[sandbox] api_key_file",
     ]
+
+
+def test_a_partners_signed_request_keys_are_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = init(tmp_path / "dev")
+    keys = path.parent / "keys"
+    assert cli.main(["config", "check", "--config", str(path)]) == 0  # init's public key loads
+    capsys.readouterr()
+    # The private key in place of the public one: refused, and the message names the key.
+    (keys / "sample-request.pub.pem").write_bytes((keys / "sample-request.pem").read_bytes())
+    assert cli.main(["config", "check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert PREFIX + "[[partners]] sample signed_request_keys: " in err
+    assert "holds a private key" in err
+    (keys / "sample-request.pub.pem").unlink()
+    assert cli.main(["config", "check", "--config", str(path)]) == 2
+    assert "signed_request_keys: cannot read" in capsys.readouterr().err

@@ -34,8 +34,19 @@ INVOICE = Invoice(
 )
 
 
+# The To/Cc addresses every signature below covers: each recipient the tests use.
+ADDRESSED = (
+    "bob@example.org",
+    "a@off.example",
+    "b@on.off.example",
+    "c@example.org",
+    "carol@off.example",
+    "carol@sub.off.example",
+)
+
+
 def sig(domain: str, result: str = "pass", covers_body: bool = True) -> DkimResult:
-    return DkimResult(domain, "s1", result, covers_body, "abcdefgh")
+    return DkimResult(domain, "s1", result, covers_body, "abcdefgh", "", ADDRESSED, True)
 
 
 def spf(result: str = "pass", domain: str = "post.xero.com") -> SpfResult:

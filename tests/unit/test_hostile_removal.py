@@ -220,3 +220,43 @@ def test_a_message_too_large_to_authenticate_still_loses_its_markup(
     assert ("InboxPay-Verdict", "skipped; reason=too_large") in out.edits.append
     assert not any(name == "InboxPay-Card" for name, _ in out.edits.append)
     assert out.edits.body is not None and b"application/ld+json" not in out.edits.body
+
+
+# --- repeated MIME fields that would hide an HTML part from the walk ------------------------
+
+
+def test_a_part_whose_content_type_repeats_is_neutralised(
+    resolver: StaticResolver,
+    signer,  # type: ignore[no-untyped-def]
+) -> None:
+    # We would read the first Content-Type (plain text); a reader taking the last sees HTML.
+    raw = (
+        b"From: Billing <billing@attacker.example>\r\nTo: ana@client.example\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+        b"--b\r\nContent-Type: text/plain\r\nContent-Type: text/html\r\n\r\n"
+        + FULL.encode()
+        + b"\r\n--b--\r\n"
+    )
+    out = run(raw, resolver, signer)
+    assert out.verdict.action is Action.REMOVE
+    body = out.edits.body
+    assert body is not None and b"INV-666" not in body and NOTICE.encode() in body
+    assert body.startswith(b"--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n")
+
+
+def test_a_repeated_top_level_content_type_is_resolved_to_the_one_we_read(
+    resolver: StaticResolver,
+    signer,  # type: ignore[no-untyped-def]
+) -> None:
+    # A boundary that is not in the body hides the parts from us, not from a reader that
+    # takes the second field: the second is deleted, so every reader sees what we saw.
+    raw = (
+        b'Content-Type: multipart/mixed; boundary="nowhere"\r\n'
+        b"From: Billing <billing@attacker.example>\r\nTo: ana@client.example\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        b"--b\r\nContent-Type: text/html\r\n\r\n" + FULL.encode() + b"\r\n--b--\r\n"
+    )
+    out = run(raw, resolver, signer)
+    assert ("Content-Type", 2) in out.edits.delete
+    assert ("Content-Type", 1) not in out.edits.delete

@@ -115,7 +115,7 @@ def test_queue_id_is_on_lines_logged_by_deeper_modules(
     message(ctx, QUEUE_ID)
     logging.getLogger("inboxpay.test").info("after the message")
 
-    (dmarc,) = lines(records, "DMARC lookup failed")
+    (dmarc,) = lines(records, "DMARC lookup for")
     assert dmarc.name == "inboxpay.milter.analyze"
     assert getattr(dmarc, "queue_id", None) == QUEUE_ID
     (done,) = lines(records, "message processed")
@@ -135,7 +135,7 @@ def test_the_next_message_does_not_inherit_the_queue_id(
     message(ctx, None)  # an MTA that never names it
     message(ctx, "5AbC")
     Milter.close_callback(ctx)
-    ids = [getattr(r, "queue_id", None) for r in lines(records, "DMARC lookup failed")]
+    ids = [getattr(r, "queue_id", None) for r in lines(records, "DMARC lookup for")]
     assert ids == [QUEUE_ID, None, "5AbC"]
 
 

@@ -18,7 +18,9 @@ __all__ = ["DATA", "RKEY", "XERO_IP", "run", "sign"]  # other message-path tests
 
 
 def test_genuine_signed_invoice_gets_a_verifiable_card(resolver, dkim_key, signer) -> None:  # type: ignore[no-untyped-def]
-    raw = sign((DATA / "xero_invoice.eml").read_bytes(), dkim_key[0])
+    mail = (DATA / "xero_invoice.eml").read_bytes()
+    to = b"To: Ana Muller <ana@client.example>\n"
+    raw = sign(mail.replace(to, to + b"Cc: bob@client.example\n"), dkim_key[0])
     out = run(raw, resolver, signer, rcpts=("Ana@Client.example", "bob@client.example"))
     assert out.verdict.action is Action.CARD, out.verdict
     appended = dict(out.edits.append)
@@ -27,6 +29,7 @@ def test_genuine_signed_invoice_gets_a_verifiable_card(resolver, dkim_key, signe
     claims = CardVerifier([public]).verify(appended["InboxPay-Card"])
     assert claims["invoice"]["partner"] == "xero"
     assert claims["invoice"]["number"] == "INV-0042"
+    assert claims["invoice"]["broker"] == "Xero"  # as the markup names it
     assert claims["auth"]["dkim_domain"] == "post.xero.com"
     assert claims["rcpt"] == sorted(
         [recipient_hash(RKEY, "ana@client.example"), recipient_hash(RKEY, "bob@client.example")]

@@ -359,7 +359,9 @@ const NOTICES = {
 function renderReview(r) {
   $("review-amount").textContent = money(r.amount, r.currency);
   $("review-merchant").textContent = r.merchant;
-  $("review-partner").textContent = r.partner && r.partner.name ? r.partner.name : "";
+  // The broker as the invoice's markup names it; no row when the markup names none.
+  $("review-partner").textContent = r.broker || "";
+  $("review-broker-row").hidden = !r.broker;
   $("review-number").textContent = r.invoice_number;
   $("review-due").textContent = day(r.due_date);
   $("review-overdue").hidden = !(r.overdue && r.status !== "paid");
