@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from inboxpay import deadline
-from inboxpay.invoice.markup import KIND_MICRODATA, MarkupBlock, _item_dict, _jsonld_blocks
+from inboxpay.invoice.markup import KIND_MICRODATA, MarkupBlock, item_dict, jsonld_blocks
 
 # Where neither stands there is no script element and no microdata item to compare.
 _MARKER = re.compile(r"<script|itemscope", re.IGNORECASE)
@@ -75,7 +75,7 @@ def _parser_scripts(tree: LexborHTMLParser) -> _Summary:
     found: list[MarkupBlock] = []
     for script in tree.css("script"):
         if _is_ld_json(script.attributes.get("type")):
-            found.extend(_jsonld_blocks(script.text(deep=True), 0, 0))
+            found.extend(jsonld_blocks(script.text(deep=True), 0, 0))
     return _script_summary(found)
 
 
@@ -103,7 +103,7 @@ def _parser_items(tree: LexborHTMLParser) -> _Summary | None:
                 if e.mem_id != item.mem_id  # css() matches the item itself too
                 for p in _tokens(e.attributes.get("itemprop"))
             )
-            summary[_key(_item_dict(types), props)] += 1
+            summary[_key(item_dict(types), props)] += 1
     return summary
 
 

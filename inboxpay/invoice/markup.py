@@ -157,7 +157,8 @@ class _TooLarge(Exception):
     """A JSON-LD block past MAX_JSON_BYTES or MAX_RESOLVED_NODES."""
 
 
-def _jsonld_blocks(source: str, start: int, end: int) -> list[MarkupBlock]:
+def jsonld_blocks(source: str, start: int, end: int) -> list[MarkupBlock]:
+    """The payment requests in one ld+json script's text, each spanning ``start:end``."""
     payload = _unwrap(source)
     if len(payload) > MAX_JSON_BYTES:
         return [MarkupBlock(start, end, _guess_kind(payload), {})]  # too large to vouch for
@@ -972,7 +973,7 @@ class _Scanner:
         """Report the pending ld+json script, which ends at ``end``."""
         if self._script_start >= 0:
             source = self.html[self._script_source[0] : self._script_source[1]]
-            self.blocks.extend(_jsonld_blocks(source, self._script_start, end))
+            self.blocks.extend(jsonld_blocks(source, self._script_start, end))
             self._script_start = -1
 
     def _pop_to(self, depth: int, at: int) -> None:
@@ -985,7 +986,7 @@ class _Scanner:
         if element.script:
             script = self._foreign_scripts.pop()
             source = "".join(_piece_text(self.html, piece) for piece in script.pieces)
-            self.blocks.extend(_jsonld_blocks(source, script.start, end))
+            self.blocks.extend(jsonld_blocks(source, script.start, end))
         if element.node is not None:
             self._close_node(element.node, content_end, end)
 
@@ -997,7 +998,7 @@ class _Scanner:
         if self._root is None:
             types = tag.attrs.get("itemtype", "").split()
             if scoped and any(_INVOICE_ITEMTYPE.match(t) for t in types):
-                self._root = _Node(tag, [], None, _item_dict(types))
+                self._root = _Node(tag, [], None, item_dict(types))
                 self._text_starts.clear()
                 self._text_ends.clear()
                 self._text_literal.clear()
@@ -1009,7 +1010,7 @@ class _Scanner:
             return None
         self._properties += 1
         owner = self._current_item()
-        item = _item_dict(tag.attrs.get("itemtype", "").split()) if scoped else None
+        item = item_dict(tag.attrs.get("itemtype", "").split()) if scoped else None
         return _Node(tag, props, owner, item)
 
     def _current_item(self) -> _Node | None:
@@ -1092,7 +1093,8 @@ def _integration(tag: _Tag, ns: str) -> str:
     return ""
 
 
-def _item_dict(types: list[str]) -> dict[str, object]:
+def item_dict(types: list[str]) -> dict[str, object]:
+    """A microdata item's start: its schema.org type(s) as ``@type``."""
     bare = sorted(schema_types({"@type": types}))
     if not bare:
         return {}
