@@ -7,6 +7,7 @@ the protocol layer; tests check plans without a mail server.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from inboxpay.auth import results
@@ -25,6 +26,28 @@ class Edits:
     body: bytes | None = None  # a replacement body, or None to keep it
 
 
+@dataclass(frozen=True)
+class _Field:
+    name: str  # as received, for smfi_chgheader
+    key: str  # lowercase
+    index: int  # 1-based among fields of that name, as smfi_chgheader counts
+    value: bytes
+
+
+def _fields(message: RawMessage) -> Iterator[_Field]:
+    seen: Counter[str] = Counter()
+    for raw_name, value in message.headers:
+        name = raw_name.decode("ascii", "replace")
+        key = name.lower()
+        seen[key] += 1
+        yield _Field(name, key, seen[key], value)
+
+
+def _highest_first(doomed: Iterable[_Field]) -> tuple[tuple[str, int], ...]:
+    # Deleting the highest index of a name first does not renumber the next one.
+    return tuple((f.name, f.index) for f in reversed(list(doomed)))
+
+
 def deletions(message: RawMessage, authserv_id: str | None) -> tuple[tuple[str, int], ...]:
     """Inbound copies of our headers; Authentication-Results only when ``authserv_id`` is given.
 
@@ -32,19 +55,13 @@ def deletions(message: RawMessage, authserv_id: str | None) -> tuple[tuple[str, 
     highest first so that deleting one does not renumber the next.
     """
     ours = {CARD_HEADER.lower(), VERDICT_HEADER.lower()}
-    seen: Counter[str] = Counter()
-    doomed: list[tuple[str, int]] = []
-    for raw_name, value in message.headers:
-        name = raw_name.decode("ascii", "replace")
-        key = name.lower()
-        seen[key] += 1
-        if key in ours or (
-            authserv_id is not None
-            and key == results.NAME.lower()
-            and results.claims_our_id(value, authserv_id)
-        ):
-            doomed.append((name, seen[key]))
-    return tuple(reversed(doomed))
+    ar = results.NAME.lower()
+    return _highest_first(
+        f
+        for f in _fields(message)
+        if f.key in ours
+        or (authserv_id is not None and f.key == ar and results.claims_our_id(f.value, authserv_id))
+    )
 
 
 # Fields of which readers may take either instance when they repeat: we read the first.
@@ -59,15 +76,9 @@ def mime_duplicates(message: RawMessage) -> tuple[tuple[str, int], ...]:
     The milter reads the first instance (a DKIM verifier signs the last): deleting the
     others makes every later reader see the structure that was scanned and cleaned.
     """
-    seen: Counter[str] = Counter()
-    doomed: list[tuple[str, int]] = []
-    for raw_name, _value in message.headers:
-        name = raw_name.decode("ascii", "replace")
-        key = name.lower()
-        seen[key] += 1
-        if key in _SINGLE_MIME_FIELDS and seen[key] > 1:
-            doomed.append((name, seen[key]))
-    return tuple(reversed(doomed))
+    return _highest_first(
+        f for f in _fields(message) if f.key in _SINGLE_MIME_FIELDS and f.index > 1
+    )
 
 
 def strip_forged_cards(message: RawMessage) -> Edits:

@@ -75,13 +75,18 @@ def run(
     ip: str = XERO_IP,
     rcpts: tuple[str, ...] = ("ana@client.example",),
     policy: Policy | None = None,
+    truncated: bool = False,
+    cpu_deadline: float = 5.0,
 ) -> Outcome:
+    """``raw`` from Xero's MX to ``rcpts``; ``truncated`` as the filter says past
+    max_message_bytes."""
     facts = MessageFacts(
         client_ip=ip,
         helo="mail.post.xero.com",
         mail_from="bounce@post.xero.com",
         recipients=list(rcpts),
         message=RawMessage.from_bytes(raw),
+        truncated=truncated,
     )
-    settings = Settings("mx.example.org", signer, RKEY, 86400)
+    settings = Settings("mx.example.org", signer, RKEY, 86400, cpu_deadline=cpu_deadline)
     return process(facts, resolver, policy or Policy(DEFAULT_PARTNERS), settings)

@@ -11,18 +11,15 @@ import json
 import pytest
 
 from inboxpay.card import CardSigner
-from inboxpay.config import DEFAULT_PARTNERS
 from inboxpay.dns import StaticResolver
 from inboxpay.invoice import markup
 from inboxpay.invoice.removal import NOTICE
 from inboxpay.message import RawMessage
 from inboxpay.milter import pipeline
-from inboxpay.milter.decide import Action, Policy, Reason
-from inboxpay.milter.facts import MessageFacts
-from inboxpay.milter.pipeline import Outcome, Settings, process
-from tests.support.pipeline import RKEY, XERO_IP
+from inboxpay.milter.decide import Action, Reason
+from inboxpay.milter.pipeline import Outcome
+from tests.support.pipeline import run as run_xero
 
-AUTHSERV_ID = "mx.example.org"
 INVOICE = (
     '<script type="application/ld+json">{"@context":"http://schema.org","@type":"Invoice",'
     '"identifier":"INV-1","paymentDueDate":"2027-01-15","url":"https://in.xero.com/v/1",'
@@ -49,15 +46,7 @@ def hostile_mail(html_parts: list[str]) -> bytes:
 
 
 def run(raw: bytes, resolver: StaticResolver, signer: CardSigner, deadline: float = 5.0) -> Outcome:
-    facts = MessageFacts(
-        client_ip=XERO_IP,
-        helo="mail.post.xero.com",
-        mail_from="bounce@post.xero.com",
-        recipients=["ana@client.example"],
-        message=RawMessage.from_bytes(raw),
-    )
-    settings = Settings(AUTHSERV_ID, signer, RKEY, 60, cpu_deadline=deadline)
-    return process(facts, resolver, Policy(DEFAULT_PARTNERS), settings)
+    return run_xero(raw, resolver, signer, cpu_deadline=deadline)
 
 
 def assert_failed_safe(raw: bytes, out: Outcome) -> None:

@@ -11,17 +11,15 @@ from collections.abc import Sequence
 
 import pytest
 
-from inboxpay.config import DEFAULT_PARTNERS
 from inboxpay.dns import StaticResolver
 from inboxpay.invoice import crosscheck
 from inboxpay.invoice.markup import find_payment_markup, remove_blocks
 from inboxpay.invoice.removal import MAX_PASSES, NOTICE, clean_html
 from inboxpay.message import RawMessage
-from inboxpay.milter.decide import Action, Policy, Reason, Skip
-from inboxpay.milter.facts import MessageFacts
-from inboxpay.milter.pipeline import Outcome, Settings, process
+from inboxpay.milter.decide import Action, Reason, Skip
+from inboxpay.milter.pipeline import Outcome
 from inboxpay.mimeparts import MAX_LOCATE_DEPTH, walk_html
-from tests.support.pipeline import DATA, RKEY, XERO_IP, run, sign
+from tests.support.pipeline import DATA, run, sign
 
 REQUEST = (
     '{"@context":"http://schema.org","@type":"Invoice","identifier":"INV-666",'
@@ -206,16 +204,8 @@ def test_a_message_too_large_to_authenticate_still_loses_its_markup(
     signer,  # type: ignore[no-untyped-def]
 ) -> None:
     raw = sign((DATA / "xero_invoice.eml").read_bytes(), dkim_key[0])
-    facts = MessageFacts(
-        client_ip=XERO_IP,
-        helo="mail.post.xero.com",
-        mail_from="bounce@post.xero.com",
-        recipients=["ana@client.example"],
-        message=RawMessage.from_bytes(raw),
-        truncated=True,  # what the filter says when the body passed max_message_bytes
-    )
-    settings = Settings("mx.example.org", signer, RKEY, 60)
-    out = process(facts, resolver, Policy(DEFAULT_PARTNERS), settings)
+    # What the filter says when the body passed max_message_bytes:
+    out = run(raw, resolver, signer, truncated=True)
     assert out.verdict.skip is Skip.TOO_LARGE
     assert ("InboxPay-Verdict", "skipped; reason=too_large") in out.edits.append
     assert not any(name == "InboxPay-Card" for name, _ in out.edits.append)
