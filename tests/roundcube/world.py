@@ -19,6 +19,7 @@ is touched: Roundcube's install folder is rebuilt under the test's folder from l
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -208,6 +209,18 @@ def php_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def plugin_config(values: dict[str, str]) -> str:
+    """The plugin's config.inc.php.dist with these options set (each must be in it)."""
+    text = (PLUGIN / "config.inc.php.dist").read_text("utf-8")
+    for key, value in values.items():
+        pattern = re.compile(rf"^\$config\['{re.escape(key)}'\] = .*;$", re.MULTILINE)
+        # A literal replacement (no backslash or group escapes in the value).
+        line = f"$config['{key}'] = {php_string(value)};".replace("\\", "\\\\")
+        text, n = pattern.subn(line, text)
+        assert n == 1, f"config.inc.php.dist no longer sets {key}"
+    return text
+
+
 class Roundcube:
     """Debian's Roundcube under ``php -S`` on 127.0.0.1, with a folder of its own laid
     out as Debian's /var/lib/roundcube: links to /usr/share/roundcube, our config/,
@@ -265,10 +278,6 @@ class Roundcube:
             "temp_dir": f"{home}/temp/",
             "support_url": "",
             "product_name": "Roundcube Webmail",
-            # The plugin's options (config.inc.php.dist), here in Roundcube's own config.
-            "inboxpay_sidecar_url": self.sidecar_url,
-            "inboxpay_issuer": ISSUER,
-            "inboxpay_key_file": str(self.key_file),
         }
         lines = ["<?php", "$config = [];"]
         lines += [f"$config[{php_string(k)}] = {php_string(v)};" for k, v in settings.items()]
@@ -280,6 +289,18 @@ class Roundcube:
             "$config['login_rate_limit'] = 0;",
         ]
         (home / "config" / "config.inc.php").write_text("\n".join(lines) + "\n", "utf-8")
+        # The plugin's options: its config.inc.php.dist, filled in, where docs/roundcube.md
+        # puts it on Debian (/etc/roundcube/inboxpay.inc.php: Roundcube's config folder).
+        (home / "config" / "inboxpay.inc.php").write_text(
+            plugin_config(
+                {
+                    "inboxpay_sidecar_url": self.sidecar_url,
+                    "inboxpay_issuer": ISSUER,
+                    "inboxpay_key_file": str(self.key_file),
+                }
+            ),
+            "utf-8",
+        )
 
     def start(self) -> None:
         self.lay_out()
