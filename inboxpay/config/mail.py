@@ -53,6 +53,9 @@ class MilterConfig:
     card_ttl_days: int = 180
     org_refresh_seconds: int = 30
     metrics_listen: tuple[str, int] | None = None  # (host, port) of /metrics; None: no port
+    # "payment": authenticate (and write Authentication-Results) only mail that could earn a
+    # card; "all": every message, for a site that has no other authentication milter.
+    authentication_results: str = "payment"
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,12 @@ def milter(s: Section) -> MilterConfig:
         card_ttl_days=s.get("card_ttl_days", int, d.card_ttl_days),
         org_refresh_seconds=s.get("org_refresh_seconds", int, d.org_refresh_seconds),
         metrics_listen=metrics_addr,
+        authentication_results=s.get("authentication_results", str, d.authentication_results),
+    )
+    s.check(
+        "authentication_results",
+        config.authentication_results in ("payment", "all"),
+        'must be "payment" or "all"',
     )
     s.check("max_dkim_signatures", 1 <= config.max_dkim_signatures <= 50, "must be 1..50")
     s.check("max_message_bytes", config.max_message_bytes >= 65536, "must be at least 65536")

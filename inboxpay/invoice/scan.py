@@ -8,6 +8,7 @@ shows a sign of markup. A suspect part never feeds a card and is neutralised on 
 
 from __future__ import annotations
 
+import binascii
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -73,7 +74,6 @@ class MarkupScan:
 # Where neither of these stands, find_payment_markup finds nothing and a browser builds
 # no script element and no microdata item (tag and attribute names are ASCII letters).
 _MARKER = re.compile(r"<script|itemscope", re.IGNORECASE)
-# A content type is never transfer-encoded: mail without this has no HTML part.
 _HTML = re.compile(rb"html", re.IGNORECASE)
 
 
@@ -85,12 +85,76 @@ def inspect_text(html: str) -> TextFindings:
     return TextFindings(blocks, crosscheck.disagrees(html, blocks))
 
 
+# Bytes that must not be there for the markers' absence from the raw bytes to prove their
+# absence from every part's decoded text (see may_hold_markup).
+_MARKER_BYTES = re.compile(rb"<script|itemscope", re.IGNORECASE)
+_BASE64 = re.compile(rb"base64", re.IGNORECASE)
+# NUL: UTF-16 (every ASCII character has a zero byte); ESC: ISO-2022-JP, whose escape
+# sequences vanish from the text ("<scr\x1b(Bipt>"); a byte-order mark, which overrides
+# the label (inboxpay.charsets makes that part doubtful).
+_HIDING_BYTES = re.compile(rb"[\x00\x1b]|\xfe\xff|\xff\xfe|\xef\xbb\xbf")
+_CHARSET = re.compile(rb"charset", re.IGNORECASE)
+# The label as inboxpay.charsets reads it from the parameter's value.
+_CHARSET_VALUE = re.compile(rb'charset\s*=\s*"?\s*([^\s"();]+)', re.IGNORECASE)
+# Labels that decode every ASCII byte to itself, never drop a byte, and never make a part
+# doubtful (inboxpay.charsets: UTF-8 and the single-byte windows-1252 family).
+_PLAIN_CHARSETS = frozenset(
+    {b"us-ascii", b"ascii", b"utf-8", b"utf8", b"iso-8859-1", b"latin1", b"windows-1252"}
+    | {b"iso-8859-15", b"l1", b"cp1252", b"x-cp1252", b"iso_8859-1", b"iso-ir-100"}
+)
+
+
+def _has_html(message: RawMessage) -> bool:
+    # A content type is never transfer-encoded: mail without "html" has no HTML part.
+    return any(_HTML.search(v) for v in message.values("Content-Type")) or bool(
+        _HTML.search(message.body)
+    )
+
+
+def _plain_charsets(data: bytes) -> bool:
+    """Whether every "charset" in ``data`` names a plain label (anything else: not plain)."""
+    for found in _CHARSET.finditer(data):
+        value = _CHARSET_VALUE.match(data, found.start())
+        if value is None or value.group(1).lower() not in _PLAIN_CHARSETS:
+            return False  # charset*=, a comment, utf-7, utf-16, shift_jis, ...: walk
+    return True
+
+
+def may_hold_markup(message: RawMessage) -> bool:
+    """Whether some part of ``message`` could hold payment markup or read as suspect.
+
+    False only when that is certain from the bytes alone, without the MIME walk: no
+    "html" anywhere; or none of the markers in the body as it stands nor in the body read
+    as quoted-printable, no base64, nothing that makes a decoder drop or widen bytes (NUL,
+    ESC, a byte-order mark, as they stand or quoted-printable encoded), and only
+    ASCII-transparent charset labels. Then every text a part can decode to, under any
+    MIME structure a reader may see, is a substring of the body or of its
+    quoted-printable reading (decoding is local: a part's interior decodes alike on its
+    own and within the whole body), so a browser finds no script element and no
+    microdata item in it, and no part can be doubtful (inboxpay.charsets).
+    """
+    if not _has_html(message):
+        return False
+    headers = b"\r\n".join(name + b":" + value for name, value in message.headers)
+    body = message.body
+    if _BASE64.search(headers) or _BASE64.search(body):
+        return True
+    qp = binascii.a2b_qp(body)
+    for data in (body, qp):
+        if _MARKER_BYTES.search(data) or _HIDING_BYTES.search(data):
+            return True
+    return not (_plain_charsets(headers) and _plain_charsets(body) and _plain_charsets(qp))
+
+
 def scan(message: RawMessage, read: bool = True) -> MarkupScan:
     """Every HTML part with markup, or suspect; ``read=False`` only locates (too large)."""
-    if not any(_HTML.search(v) for v in message.values("Content-Type")) and not _HTML.search(
-        message.body
-    ):
-        return MarkupScan(())  # most plain-text mail: skip the MIME walk
+    if not (may_hold_markup(message) if read else _has_html(message)):
+        return MarkupScan(())  # most mail: no MIME walk
+    return walked(message, read)
+
+
+def walked(message: RawMessage, read: bool = True) -> MarkupScan:
+    """:func:`scan` with the MIME walk whatever the bytes say."""
     walk = walk_html(message.headers, message.body)
     found = []
     for part in walk.parts:

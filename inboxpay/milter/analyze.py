@@ -19,9 +19,11 @@ from inboxpay.auth import dkim, dmarc, spf
 from inboxpay.auth.dkim import DkimResult
 from inboxpay.auth.dmarc import AuthorRecord, DmarcRecord
 from inboxpay.auth.spf import SpfResult
+from inboxpay.config import Partner
 from inboxpay.dns import DNSError, Resolver
 from inboxpay.invoice.parse import MAX_AMOUNT
 from inboxpay.invoice.scan import MarkupScan, requests, scan
+from inboxpay.milter.decide import find_partner
 from inboxpay.milter.facts import Evidence, MessageFacts
 
 _log = logging.getLogger(__name__)
@@ -118,19 +120,48 @@ def _authenticate(
     return _Auth(spf_mailfrom, spf_helo, signatures, record, dmarc_error, authors)
 
 
+def could_earn_card(
+    facts: MessageFacts,
+    markup: MarkupScan,
+    addresses: tuple[str, ...],
+    n_from: int,
+    partners: tuple[Partner, ...],
+) -> bool:
+    """Whether decide() would look at authentication: payment markup (or HTML we cannot
+    read as a browser does) from a single From address in a partner's domain.
+
+    Everything else is decided before decide() reads SPF, DKIM or DMARC (truncated or
+    too complex: skipped; no markup: nothing to do; no single author or no partner:
+    removed), so it needs no DNS and no DKIM hashing.
+    """
+    if facts.truncated or not markup.complete:
+        return False
+    if not markup.found and not markup.unwalked:
+        return False
+    if n_from != 1 or len(addresses) != 1:
+        return False
+    return find_partner(addresses[0].rpartition("@")[2].lower(), partners) is not None
+
+
 def analyze(
     facts: MessageFacts,
     resolver: Resolver,
     networks: Sequence[Network],
     limits: Limits,
+    partners: tuple[Partner, ...] | None = None,
 ) -> tuple[Evidence, MarkupScan]:
+    """``partners``: authenticate only mail that could earn a card from one of them
+    (``[milter] authentication_results = "payment"``); None: every message not internal."""
     n_from, addresses = from_addresses(facts)
     message_ids = facts.message.values("Message-ID")
-    markup = scan(facts.message)  # too large to authenticate is not too large to clean
     internal = is_internal(facts, networks)
+    # Trusted senders are not checked at all: no DNS, and no scan, for them.
+    markup = MarkupScan(()) if internal else scan(facts.message)  # too large is still cleaned
     from_domain = addresses[0].rpartition("@")[2] if len(addresses) == 1 else ""
-    # Trusted senders are not checked at all: no DNS for them.
-    auth = _Auth() if internal else _authenticate(facts, from_domain, resolver, limits)
+    checked = not internal and (
+        partners is None or could_earn_card(facts, markup, addresses, n_from, partners)
+    )
+    auth = _authenticate(facts, from_domain, resolver, limits) if checked else _Auth()
     evidence = Evidence(
         from_addresses=addresses,
         from_fields=n_from,
@@ -149,5 +180,6 @@ def analyze(
         received_at=time.time(),
         authors=auth.authors,
         repeated_mime_fields=markup.repeated_fields,
+        authenticated=checked,
     )
     return evidence, markup

@@ -52,6 +52,9 @@ class Evidence:
     authors: tuple[AuthorRecord, ...] = ()  # per author domain, when From names several
     # Content-Type, Content-Transfer-Encoding or MIME-Version repeat in some entity.
     repeated_mime_fields: bool = False
+    # SPF, DKIM and DMARC were checked. With [milter] authentication_results = "payment"
+    # only mail that could earn a card is; for the rest every result above is empty.
+    authenticated: bool = True
 
     @property
     def from_domain(self) -> str:

@@ -140,7 +140,7 @@ class MilterMetrics:
         if evidence is None:
             self.failures.inc()  # fail_safe: the analysis raised or ran out of time
             return
-        if evidence.internal:
+        if evidence.internal or not evidence.authenticated:
             return  # not checked, no Authentication-Results
         if evidence.spf is not None:
             self.auth.labels("spf", evidence.spf.result).inc()

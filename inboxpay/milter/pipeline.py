@@ -21,7 +21,7 @@ from inboxpay.card import VERDICT_HEADER, CardSigner, fold
 from inboxpay.deadline import DeadlineExceeded, cpu_deadline
 from inboxpay.dns import Resolver
 from inboxpay.invoice import removal
-from inboxpay.invoice.scan import scan
+from inboxpay.invoice.scan import MarkupScan, scan
 from inboxpay.message import RawMessage
 from inboxpay.milter import stamp
 from inboxpay.milter.analyze import Limits, Network, analyze
@@ -43,6 +43,9 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     internal_networks: tuple[Network, ...] = field(default=())
     cpu_deadline: float = 5.0  # seconds of CPU one message may use before fail_safe
+    # "payment": authenticate, and write Authentication-Results, only for mail that could
+    # earn a card; "all": for every message not internal.
+    authentication_results: str = "payment"
 
 
 @dataclass(frozen=True)
@@ -90,17 +93,42 @@ def fail_safe(message: RawMessage, authserv_id: str) -> Outcome:
     return Outcome(None, verdict, edits)
 
 
+def _verdict_edits(
+    message: RawMessage, verdict: Verdict, markup: MarkupScan
+) -> tuple[list[tuple[str, str]], bytes | None]:
+    """The verdict header and, for a removal or unread HTML, the body without the markup."""
+    append = [] if verdict.header is None else [(VERDICT_HEADER, verdict.header)]
+    body = None
+    if verdict.action is Action.REMOVE or verdict.skip in _UNREAD:
+        body = removal.without_markup(message.body, markup)
+    return append, body if body != message.body else None
+
+
 def _process(
     facts: MessageFacts, resolver: Resolver, policy: Policy, settings: Settings
 ) -> Outcome:
-    evidence, markup = analyze(facts, resolver, settings.internal_networks, settings.limits)
+    every = settings.authentication_results == "all"
+    evidence, markup = analyze(
+        facts,
+        resolver,
+        settings.internal_networks,
+        settings.limits,
+        None if every else policy.partners,
+    )
     verdict = decide(evidence, policy)
+    message = facts.message
     if evidence.internal:
         # Trusted senders pass untouched, but only this milter may write a card, and only
         # it may speak for its authserv-id (RFC 8601 5): forged results go on every path.
-        return Outcome(
-            evidence, verdict, Edits(delete=deletions(facts.message, settings.authserv_id))
-        )
+        return Outcome(evidence, verdict, Edits(delete=deletions(message, settings.authserv_id)))
+    delete = deletions(message, settings.authserv_id) + mime_duplicates(message)
+    append, body = _verdict_edits(message, verdict, markup)
+    if not evidence.authenticated:
+        # Nothing here could earn a card (no markup, or not from a partner: decided before
+        # any DNS); forged fields still go, the verdict still applies, no results of ours.
+        if verdict.action is Action.CARD:
+            raise AssertionError("a card without authentication")  # fail_safe, never a card
+        return Outcome(evidence, verdict, Edits(delete=delete, append=tuple(append), body=body))
 
     alignment = dmarc.evaluate(
         evidence.from_domain, evidence.dkim, evidence.spf, evidence.dmarc, policy.alignment
@@ -117,10 +145,6 @@ def _process(
         # RFC 7489 6.6.1: several authors, one dmarc= result for each of their domains.
         dmarc.evaluate_authors(evidence.authors, evidence.dkim, evidence.spf, policy.alignment),
     )
-    append: list[tuple[str, str]] = []
-    if verdict.header is not None:
-        append.append((VERDICT_HEADER, verdict.header))
-    body = None
     if verdict.action is Action.CARD:
         claims = stamp.claims(
             verdict,
@@ -130,12 +154,5 @@ def _process(
             settings.card_ttl_seconds,
         )
         append.append((CARD_HEADER, fold(settings.signer.sign(claims))))
-    elif verdict.action is Action.REMOVE or verdict.skip in _UNREAD:
-        body = removal.without_markup(facts.message.body, markup)
-    edits = Edits(
-        delete=deletions(facts.message, settings.authserv_id) + mime_duplicates(facts.message),
-        insert_top=((results.NAME, ar),),
-        append=tuple(append),
-        body=body if body != facts.message.body else None,
-    )
+    edits = Edits(delete=delete, insert_top=((results.NAME, ar),), append=tuple(append), body=body)
     return Outcome(evidence, verdict, edits, alignment)

@@ -58,6 +58,7 @@ def build(config: Config, stored_orgs: Mapping[str, bool]) -> Loaded:
         ),
         internal_networks=config.milter.internal_networks,
         cpu_deadline=config.milter.cpu_deadline,
+        authentication_results=config.milter.authentication_results,
     )
     policy = Policy(
         partners=config.partners,

@@ -29,6 +29,13 @@ def is_ours(ar_value: str) -> bool:
     return _OURS.match(ar_value) is not None
 
 
+def no_ar_of_ours(d: Delivery) -> None:
+    """Mail that could earn no card: no Authentication-Results of ours (authentication_results
+    = "payment"), and none forged under our name left."""
+    ours = [f for f in rawmime.fields(d.raw) if f.is_named(AR) and is_ours(f.value)]
+    assert ours == [], f"{where(d)} expected no {AR}: {AUTHSERV_ID}, got {len(ours)}"
+
+
 def our_ar(d: Delivery) -> str:
     """Our one Authentication-Results value, checked to sit above the original header."""
     fs = rawmime.fields(d.raw)

@@ -141,8 +141,9 @@ def test_mail_from_with_a_quoted_at_checks_the_right_domain(mta: Mta) -> None:
 def test_several_authors_get_one_dmarc_result_each(mta: Mta) -> None:
     sent = b"From: Payments <pay@attacker.test>\r\n" + signed_xero_invoice(mta)
     d = from_xero(mta, sent)[0]
-    dmarc = [(r.result, r.header_from) for r in results(d) if r.method == "dmarc"]
-    assert dmarc == [("fail", "attacker.test"), ("pass", "post.xero.test")], checks.our_ar(d)
+    # No single author: removed before any DNS, so no results of ours (the per-author
+    # dmarc= results with authentication_results = "all": tests/unit).
+    checks.no_ar_of_ours(d)
     checks.assert_removed(d, "unaligned")
     checks.assert_markup_removed(sent, d)
 

@@ -125,6 +125,7 @@ def run(
     mail_from: str = "bounce@post.xero.com",
     rcpts: Sequence[str] = ("ana@client.example",),
     policy: Policy | None = None,
+    authentication_results: str = "payment",
 ) -> Outcome:
     facts = MessageFacts(
         client_ip=ip,
@@ -133,7 +134,9 @@ def run(
         recipients=list(rcpts),
         message=RawMessage.from_bytes(raw),
     )
-    settings_ = Settings(AUTHSERV_ID, signer, RKEY, 86400)
+    settings_ = Settings(
+        AUTHSERV_ID, signer, RKEY, 86400, authentication_results=authentication_results
+    )
     return process(facts, resolver, policy or Policy(DEFAULT_PARTNERS), settings_)
 
 
@@ -617,7 +620,15 @@ def test_every_authentication_results_we_write_parses(
 ) -> None:
     signature = f"DKIM-Signature: v=1; a=rsa-sha256; d={d}; s={s}; h=from; bh=AAAA; b=AAAA\r\n"
     raw = signature.encode() + b"From: a@post.xero.com\r\nSubject: hi\r\n\r\nhello\r\n"
-    out = run(raw, StaticResolver([]), signer, helo=helo, mail_from=mail_from)
+    # Mail without markup is authenticated only with authentication_results = "all".
+    out = run(
+        raw,
+        StaticResolver([]),
+        signer,
+        helo=helo,
+        mail_from=mail_from,
+        authentication_results="all",
+    )
     assert out.evidence is not None and out.evidence.spf is not None
     header = parse_strictly(ar_of(out))
     assert header.authserv_id == AUTHSERV_ID
@@ -641,7 +652,13 @@ def test_several_from_addresses_get_one_dmarc_result_per_author_domain(
 ) -> None:
     mail = mime_mail().replace(b"From: Xero <billing@post.xero.com>\r\n", from_fields.encode())
     raw = dkim_sign(mail, dkim_key[0])
+    # No single author: removed before any DNS, and no Authentication-Results of ours...
     out = run(raw, resolver, signer)
+    assert out.evidence is not None and not out.evidence.authenticated
+    assert not out.edits.insert_top
+    assert_removed(raw, out, "unaligned")
+    # ...unless every message is authenticated.
+    out = run(raw, resolver, signer, authentication_results="all")
     ar = ar_of(out)
     dmarc = [(r.result, r.header_from) for r in parse_strictly(ar).results if r.method == "dmarc"]
     assert dmarc == [("pass", "post.xero.com"), ("none", "attacker.example")], ar
