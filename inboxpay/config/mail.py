@@ -56,6 +56,7 @@ class MilterConfig:
     # "payment": authenticate (and write Authentication-Results) only mail that could earn a
     # card; "all": every message, for a site that has no other authentication milter.
     authentication_results: str = "payment"
+    workers: int = 0  # milter processes; 0: one per CPU
 
 
 @dataclass(frozen=True)
@@ -130,12 +131,14 @@ def milter(s: Section) -> MilterConfig:
         org_refresh_seconds=s.get("org_refresh_seconds", int, d.org_refresh_seconds),
         metrics_listen=metrics_addr,
         authentication_results=s.get("authentication_results", str, d.authentication_results),
+        workers=s.get("workers", int, d.workers),
     )
     s.check(
         "authentication_results",
         config.authentication_results in ("payment", "all"),
         'must be "payment" or "all"',
     )
+    s.check("workers", 0 <= config.workers <= 64, "must be 0..64 (0: one per CPU)")
     s.check("max_dkim_signatures", 1 <= config.max_dkim_signatures <= 50, "must be 1..50")
     s.check("max_message_bytes", config.max_message_bytes >= 65536, "must be at least 65536")
     s.check("cpu_deadline", 0.01 <= config.cpu_deadline <= 60, "must be 0.01..60 seconds")

@@ -21,26 +21,52 @@ import milter
 _log = logging.getLogger(__name__)
 
 
-def set_nodelay_on_listener(port: int) -> bool:
-    """Find our listening TCP socket on ``port`` among our descriptors; set TCP_NODELAY."""
+def listening_sockets() -> list[socket.socket]:
+    """Our listening sockets (libmilter's), as duplicates the caller closes."""
+    found = []
     for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
         try:
             if not os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
                 continue
-            sock = socket.socket(fileno=os.dup(fd))
+            sock = socket.socket(fileno=os.dup(int(name)))
         except OSError:
             continue
+        try:
+            listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        except OSError:
+            listening = 0
+        if listening:
+            found.append(sock)
+        else:
+            sock.close()
+    return found
+
+
+def set_nodelay_on_listener(port: int) -> bool:
+    """Find our listening TCP socket on ``port`` among our descriptors; set TCP_NODELAY."""
+    done = False
+    for sock in listening_sockets():
         with sock:
             if sock.family not in (socket.AF_INET, socket.AF_INET6):
-                continue
-            if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
                 continue
             if sock.getsockname()[1] != port:
                 continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return True
-    return False
+            done = True
+    return done
+
+
+def set_nonblocking_listener() -> None:
+    """Make libmilter's listening socket non-blocking, for several processes sharing it.
+
+    Each worker's libmilter waits in select() and then accept()s; all of them wake for
+    one connection, and with a blocking socket the losers would sit in accept() (holding
+    off their own shutdown). Non-blocking, they get EAGAIN, which libmilter's listener
+    takes as "select again". Accepted connections do not inherit the flag on Linux.
+    """
+    for sock in listening_sockets():
+        with sock:
+            sock.setblocking(False)  # the flag lives on the shared open file description
 
 
 def _callbacks() -> None:
@@ -59,8 +85,8 @@ def _callbacks() -> None:
     milter.set_close_callback(Milter.close_callback)
 
 
-def serve(name: str, spec: str, timeout: int) -> None:
-    """Open ``spec`` (a libmilter socket spec) and run until libmilter stops."""
+def open_socket(name: str, spec: str, timeout: int) -> None:
+    """Register the callbacks and open ``spec`` (a libmilter socket spec), once."""
     _callbacks()
     milter.setconn(spec)
     if timeout > 0:
@@ -76,4 +102,9 @@ def serve(name: str, spec: str, timeout: int) -> None:
         port = int(spec.split(":", 1)[1].split("@", 1)[0])
         if not set_nodelay_on_listener(port):
             _log.warning("could not set TCP_NODELAY on the milter socket")
+
+
+def serve(name: str, spec: str, timeout: int) -> None:
+    """Open ``spec`` (a libmilter socket spec) and run until libmilter stops."""
+    open_socket(name, spec, timeout)
     milter.main()

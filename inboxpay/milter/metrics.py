@@ -163,10 +163,10 @@ class MilterMetrics:
         self.registry.register(_CacheCollector(stats))
 
 
-def serve(metrics: MilterMetrics, host: str, port: int) -> WSGIServer:
-    """Serve ``metrics`` over HTTP on ``host:port`` from a daemon thread, until shutdown()."""
+def serve(registry: CollectorRegistry, host: str, port: int) -> WSGIServer:
+    """Serve ``registry`` over HTTP on ``host:port`` from a daemon thread, until shutdown()."""
     try:
-        server, _thread = start_http_server(port, host, registry=metrics.registry)
+        server, _thread = start_http_server(port, host, registry=registry)
     except OSError as e:
         raise MetricsPortError(
             f"[milter] metrics_listen: cannot listen on {host}:{port}: {e.strerror or e}"

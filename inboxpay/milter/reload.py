@@ -53,6 +53,7 @@ def restart_needed(old: Config, new: Config) -> list[str]:
     pairs = {
         "[milter] socket": (om.socket, nm.socket),
         "[milter] timeout": (om.timeout, nm.timeout),
+        "[milter] workers": (om.workers, nm.workers),
         "[milter] max_message_bytes": (om.max_message_bytes, nm.max_message_bytes),
         "[milter] org_refresh_seconds": (om.org_refresh_seconds, nm.org_refresh_seconds),
         "[milter] metrics_listen": (om.metrics_listen, nm.metrics_listen),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from inboxpay.milter.metrics import MilterMetrics
 from inboxpay.milter.metrics import serve as serve_metrics
 from inboxpay.milter.orgsync import OrgSync
 from inboxpay.milter.pipeline import Outcome, Settings, process
-from inboxpay.milter.reload import Reloader, stamps
+from inboxpay.milter.reload import Reloader, Stamps, stamps
 
 _log = logging.getLogger(__name__)
 
@@ -139,17 +140,17 @@ class Runtime:
         return process(facts, resolver, loaded.policy, loaded.settings)
 
 
-def run(config: Config, config_stamp: Stamp | None = None) -> None:
-    """Serve until libmilter stops. ``config_stamp``: the config file's stamp taken
-    before ``config`` was loaded, so a change made meanwhile is still picked up."""
-    seen = stamps(config, config_stamp)  # before the key files are read
+def start_worker(config: Config, seen: Stamps, metrics: MilterMetrics) -> None:
+    """Everything one serving process needs besides libmilter's socket: the runtime, its
+    org sync and reloader threads, and the pymilter factory."""
     runtime = Runtime(config)
-    metrics = MilterMetrics()
+    reloader = Reloader(
+        lambda: runtime.config, runtime.reload, config.milter.org_refresh_seconds, seen
+    )
+    # A worker started after a change (a restarted one) takes it before its first message.
+    reloader.check()
     runtime.resolver.observe_query = metrics.dns_query.observe
     metrics.watch_cache(lambda: runtime.resolver.stats)
-    if config.milter.metrics_listen is not None:
-        # Before anything else starts: a taken port stops start-up with one line.
-        serve_metrics(metrics, *config.milter.metrics_listen)
     sync = OrgSync(
         config.storage_url,
         config.path.parent,
@@ -160,13 +161,34 @@ def run(config: Config, config_stamp: Stamp | None = None) -> None:
     sync.refresh()  # settings made before start-up apply to the first message
     sync.start()
     # Config and key-file changes (rotate-signing, partners add) apply without a restart.
-    every = config.milter.org_refresh_seconds
-    Reloader(lambda: runtime.config, runtime.reload, every, seen).start()
+    reloader.start()
     Milter.factory = functools.partial(
         InboxPayMilter, runtime.process, config.milter.max_message_bytes, metrics
     )
     Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.CHGBODY)
     # Last resort only (eom catches everything): never TEMPFAIL mail for our own failure.
     Milter.set_exception_policy(Milter.CONTINUE)
+
+
+def workers_wanted(config: Config) -> int:
+    return config.milter.workers or os.cpu_count() or 1
+
+
+def run(config: Config, config_stamp: Stamp | None = None) -> None:
+    """Serve until libmilter stops (one process) or until SIGTERM (several workers).
+    ``config_stamp``: the config file's stamp taken before ``config`` was loaded, so a
+    change made meanwhile is still picked up."""
+    seen = stamps(config, config_stamp)  # before the key files are read
+    count = workers_wanted(config)
+    if count > 1:
+        from inboxpay.milter.workers import supervise
+
+        supervise(config, seen, count)
+        return
+    metrics = MilterMetrics()
+    if config.milter.metrics_listen is not None:
+        # Before anything else starts: a taken port stops start-up with one line.
+        serve_metrics(metrics.registry, *config.milter.metrics_listen)
+    start_worker(config, seen, metrics)
     _log.info("milter listening", extra={"socket": config.milter.socket})
     serve(NAME, config.milter.socket, config.milter.timeout)

@@ -184,6 +184,14 @@ class MilterProcess:
             what=f"milter ({self.mode}) on 127.0.0.1:{self.port}",
             alive=process_exited(self._proc, self.log),
         )
+        if self.mode == "real":
+            # With several workers the socket accepts before they serve: wait for them.
+            wait_until(
+                lambda: b'"milter listening"' in self.log.read_bytes(),
+                timeout=60,
+                what="the milter's workers",
+                alive=process_exited(self._proc, self.log),
+            )
         return card_keys
 
     @property

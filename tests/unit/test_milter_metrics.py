@@ -206,7 +206,7 @@ def test_dns_queries_are_timed_and_cache_hits_exported(monkeypatch: pytest.Monke
 def test_served_over_http() -> None:
     m = MilterMetrics()
     m.messages.inc()
-    server = serve(m, "127.0.0.1", 0)
+    server = serve(m.registry, "127.0.0.1", 0)
     try:
         port = server.server_address[1]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
@@ -225,7 +225,7 @@ def test_a_taken_port_is_one_clear_error() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(MetricsPortError) as caught:
-            serve(MilterMetrics(), "127.0.0.1", port)
+            serve(MilterMetrics().registry, "127.0.0.1", port)
     assert str(caught.value) == (
         f"[milter] metrics_listen: cannot listen on 127.0.0.1:{port}: Address already in use"
     )
