@@ -96,6 +96,8 @@ _HIDING_BYTES = re.compile(rb"[\x00\x1b]|\xfe\xff|\xff\xfe|\xef\xbb\xbf")
 _CHARSET = re.compile(rb"charset", re.IGNORECASE)
 # The label as inboxpay.charsets reads it from the parameter's value.
 _CHARSET_VALUE = re.compile(rb'charset\s*=\s*"?\s*([^\s"();]+)', re.IGNORECASE)
+_QP_CHARSET_VALUE = re.compile(rb'charset\s*=3D\s*"?\s*([^\s"();=]+)', re.IGNORECASE)
+_CONTENT_TYPE = re.compile(rb"content-type", re.IGNORECASE)
 # Labels that decode every ASCII byte to itself, never drop a byte, and never make a part
 # doubtful (inboxpay.charsets: UTF-8 and the single-byte windows-1252 family).
 _PLAIN_CHARSETS = frozenset(
@@ -112,11 +114,23 @@ def _has_html(message: RawMessage) -> bool:
 
 
 def _plain_charsets(data: bytes) -> bool:
-    """Whether every "charset" in ``data`` names a plain label (anything else: not plain)."""
+    """Whether every "charset" in ``data`` names a plain label (anything else: not plain).
+
+    Only a Content-Type parameter sets a part's charset; ``<meta charset>`` in a
+    quoted-printable part reads ``charset=3D"utf-8"``, which is let through when its
+    line can be no Content-Type field (it names none and continues none).
+    """
     for found in _CHARSET.finditer(data):
         value = _CHARSET_VALUE.match(data, found.start())
-        if value is None or value.group(1).lower() not in _PLAIN_CHARSETS:
-            return False  # charset*=, a comment, utf-7, utf-16, shift_jis, ...: walk
+        if value is not None and value.group(1).lower() in _PLAIN_CHARSETS:
+            continue
+        encoded = _QP_CHARSET_VALUE.match(data, found.start())
+        if encoded is not None and encoded.group(1).lower() in _PLAIN_CHARSETS:
+            line_start = data.rfind(b"\n", 0, found.start()) + 1
+            line = data[line_start : data.find(b"\n", found.start()) % (len(data) + 1)]
+            if not line[:1].isspace() and not _CONTENT_TYPE.search(line):
+                continue
+        return False  # charset*=, a comment, utf-7, utf-16, shift_jis, ...: walk
     return True
 
 

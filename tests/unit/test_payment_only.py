@@ -96,6 +96,8 @@ def test_all_authenticates_every_message(signer: CardSigner) -> None:
 
 def test_the_walk_is_skipped_for_plain_mail_only() -> None:
     assert not may_hold_markup(RawMessage.from_bytes(NOTICE))
+    meta = NOTICE.replace(b"<html>", b'<html><meta charset=3D"utf-8">')
+    assert not may_hold_markup(RawMessage.from_bytes(meta))  # what real senders write
     for hidden in (
         NOTICE.replace(b"hello</p>", b"<scr=\r\nipt>x</script></p>"),  # a soft line break
         NOTICE.replace(b"hello</p>", b"=3Cscript>x</script></p>"),  # an escape
@@ -122,12 +124,16 @@ _HTML_HEAD = (
     b"Content-Type: text/html; charset=shift_jis",
     b"Content-Type: text/html; charset=utf-8/x",
     b'Content-Type: text/html; charset="windows-1252"',
+    b'Content-Type: text/html; charset=3D"utf-8"',  # "3D" is no label: doubtful
+    b'Content-Type: text/html;\r\n charset=3Dutf-8',
 )
 _CTE = (b"", b"Content-Transfer-Encoding: quoted-printable", b"Content-Transfer-Encoding: base64")
 _FRAGMENTS = (
     "<script type='application/ld+json'>{}</script>",
     "<div itemscope itemtype='https://schema.org/Invoice'>",
     "<p>hello</p>",
+    '<meta charset="utf-8">',  # quoted-printable: charset=3D"utf-8"
+    "<meta charset=utf-7>",
     "<scr",
     "ipt>",
     "\u017fcript",
