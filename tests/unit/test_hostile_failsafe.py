@@ -7,10 +7,12 @@ bomb, and a CPU deadline per message). Through ``pipeline.process`` with real cr
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from inboxpay.card import CardSigner
+from inboxpay.deadline import DeadlineExceeded, check, cpu_deadline
 from inboxpay.dns import StaticResolver
 from inboxpay.invoice import markup
 from inboxpay.invoice.removal import NOTICE
@@ -154,3 +156,13 @@ def test_a_message_past_its_cpu_deadline_takes_the_fail_safe_path(
     out = run(raw, resolver, signer, deadline=0.001)
     assert_failed_safe(raw, out)
     assert out.edits.body is not None and b"INV-1" not in out.edits.body
+
+
+def test_the_deadline_counts_cpu_not_waiting() -> None:
+    with cpu_deadline(0.05):
+        time.sleep(0.1)  # past the wall-clock mark, with almost no CPU used
+        check()  # waiting (for DNS, for the GIL) does not count
+        started = time.thread_time()
+        with pytest.raises(DeadlineExceeded):
+            while time.thread_time() - started < 1.0:
+                check()
