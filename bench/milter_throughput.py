@@ -50,7 +50,16 @@ from tests.e2e.dnsserver import DnsServer, Zones  # noqa: E402
 from tests.e2e.postfix import milter_warnings  # noqa: E402
 from tests.e2e.procs import accepts_tcp, free_port, stop, tail, wait_until  # noqa: E402
 
-CONFIGS = ("none", "null", "nullhdr", "inboxpay", "opendkim", "dkimpy")
+CONFIGS = (
+    "none",
+    "null",
+    "nullhdr",
+    "inboxpay",
+    "inboxpay-all",
+    "inboxpay-1w",
+    "opendkim",
+    "dkimpy",
+)
 PROGRAMS = {
     "postfix": "apt-get install postfix",
     "smtp-source": "apt-get install postfix (it ships smtp-source)",
@@ -62,6 +71,11 @@ INVOICE_SHARE = 0.2
 # waits (up to --quiet-wait seconds) until the CPUs are at most this busy without it.
 QUIET = 0.15
 POLL = 0.02  # seconds between looks at the Postfix log while waiting for delivery
+
+
+# --profile: py-spy records every InboxPay run's timed phase into this folder.
+PYSPY = Path("/tmp/inboxpay-venv-pyspy/bin/py-spy")
+profile_dir: Path | None = None
 
 
 class BenchFailure(Exception):
@@ -101,10 +115,10 @@ class Load:
         return self.messages["invoice"]
 
 
-def split_load(sessions: int, messages: int) -> Load:
-    """80/20 sessions and messages between ordinary mail and invoices."""
-    inv_sessions = max(1, round(sessions * INVOICE_SHARE))
-    inv_messages = max(inv_sessions, round(messages * INVOICE_SHARE))
+def split_load(sessions: int, messages: int, share: float = INVOICE_SHARE) -> Load:
+    """Sessions and messages between ordinary mail and invoices (``share`` invoices)."""
+    inv_sessions = max(1, round(sessions * share))
+    inv_messages = max(inv_sessions, round(messages * share))
     return Load(
         sessions={"ordinary": sessions - inv_sessions, "invoice": inv_sessions},
         messages={"ordinary": messages - inv_messages, "invoice": inv_messages},
@@ -329,9 +343,15 @@ def run_once(
         postfix.start()
         # Warm-up: smtpd processes forked, caches and key parsing paid, before timing.
         send_and_wait(postfix, mail, warmup, run_dir, "warmup", milter)
+        spy = start_profile(cell, rep, milter)
         before = Usage.now(milter, postfix)
-        accepted_s, delivered_s = send_and_wait(postfix, mail, load, run_dir, "timed", milter)
-        after = Usage.now(milter, postfix)
+        try:
+            accepted_s, delivered_s = send_and_wait(postfix, mail, load, run_dir, "timed", milter)
+        finally:
+            after = Usage.now(milter, postfix)
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                spy.wait(timeout=60)
         rss = milter.peak_rss_kib() if milter else None
     finally:
         postfix.stop()
@@ -353,6 +373,17 @@ def run_once(
         path_cpu_ms=1000 * (after.path_s - before.path_s) / load.total,
         background_busy=background,
     )
+
+
+def start_profile(
+    cell: Cell, rep: int, milter: MilterProcess | None
+) -> subprocess.Popen[bytes] | None:
+    if profile_dir is None or milter is None or not cell.config.startswith("inboxpay"):
+        return None
+    out = profile_dir / f"{cell.key}-{rep}.txt"
+    cmd = [str(PYSPY), "record", "--subprocesses", "--nonblocking", "--gil", "--rate", "250"]
+    cmd += ["--format", "raw", "--output", str(out), "--pid", str(milter.pid)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def cells(configs: list[str], transports: list[str]) -> list[Cell]:
@@ -403,11 +434,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--dns-ttl", type=int, default=300, help="TTL of every bench DNS record (0: no caching)"
     )
+    p.add_argument(
+        "--invoice-share",
+        type=float,
+        default=INVOICE_SHARE,
+        help="share of partner invoices in the load (0.2: the 80/20 mix; 0.01: 99/1)",
+    )
     p.add_argument("--configs", default=",".join(CONFIGS), help=f"subset of {','.join(CONFIGS)}")
     p.add_argument("--transports", default=",".join(TRANSPORTS), help="unix,inet or one of them")
     p.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
     p.add_argument("--no-docs", action="store_true", help="print the table only")
     p.add_argument("--json", type=Path, help="also write every run's figures here")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        help="record each InboxPay run's timed phase with py-spy into this folder "
+        "(bench/setup.sh --profile installs it; the figures of those runs are not comparable)",
+    )
     p.add_argument("--workdir-base", type=Path, default=Path(tempfile.gettempdir()))
     p.add_argument("--keep", action="store_true", help="keep queues, logs and dumps")
     p.add_argument(
@@ -438,8 +481,8 @@ def preflight(configs: list[str]) -> None:
 
 def benchmark(args: argparse.Namespace, workdir: Path) -> list[report.RunResult]:
     mail = traffic.build(workdir)
-    load = split_load(args.sessions, args.messages)
-    warmup = split_load(args.sessions, max(args.warmup, args.sessions))
+    load = split_load(args.sessions, args.messages, args.invoice_share)
+    warmup = split_load(args.sessions, max(args.warmup, args.sessions), args.invoice_share)
     dns = start_dns(workdir, mail, args.dns_ttl)
     shared = Shared(workdir, dns.port, traffic.AUTHSERV_ID)
     plan = cells(args.configs, args.transports)
@@ -464,7 +507,7 @@ def benchmark(args: argparse.Namespace, workdir: Path) -> list[report.RunResult]
 def setup_facts(
     args: argparse.Namespace, mail_sizes: dict[str, int], results: list[report.RunResult]
 ) -> dict[str, str]:
-    load = split_load(args.sessions, args.messages)
+    load = split_load(args.sessions, args.messages, args.invoice_share)
     background = sorted(r.background_busy for r in results)
     noisy = sum(1 for b in background if b > QUIET)
     return {
@@ -496,7 +539,11 @@ def stop_on_signals() -> None:
 
 
 def main(argv: list[str]) -> int:
+    global profile_dir
     args = parse_args(argv)
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        profile_dir = args.profile
     stop_on_signals()
     try:
         preflight(args.configs)
@@ -523,6 +570,7 @@ def main(argv: list[str]) -> int:
     labels = {c: "bare Postfix" if c == "none" else MILTERS[c].label for c in CONFIGS}
     rows = report.summarise(results, labels)
     print("\n" + report.table(rows) + "\n\n" + "\n".join(report.target_lines(rows)))
+    print("\n" + "\n".join(report.paired_lines(results)))
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=1), "utf-8")
     if not args.no_docs:

@@ -167,6 +167,8 @@ class NullHeaderMilter(NullMilter):
 class InboxPayMilter(BenchMilter):
     name = "inboxpay"
     label = "InboxPay"
+    authentication_results = "payment"  # the default: only mail that could earn a card
+    workers = 0  # the default: one per CPU
 
     def command(self, run_dir: Path, sock: Socket, shared: Shared) -> list[str]:
         config = run_dir / "inboxpay.toml"
@@ -190,6 +192,8 @@ socket = "{sock.libmilter()}"
 authserv_id = "{shared.authserv_id}"
 # smtp-source connects from 127.0.0.1: it must be checked like mail from the Internet.
 internal_networks = []
+authentication_results = "{self.authentication_results}"
+workers = {self.workers}
 
 [dns]
 nameservers = ["127.0.0.1"]
@@ -219,7 +223,23 @@ recipient_key_file = "{recipient}"
             )
         if "analysis failed" in log:
             found.append("InboxPay logged 'analysis failed'")
+        if self.authentication_results == "payment":
+            # Only the invoices are authenticated: each must carry our dkim=pass.
+            partner = Expected(expected.invoices, expected.invoices)
+            return found + _dkim_pass_problems(self.label, dump, partner)
         return found + _dkim_pass_problems(self.label, dump, expected)
+
+
+class InboxPayAll(InboxPayMilter):
+    name = "inboxpay-all"
+    label = "InboxPay, authentication_results = all"
+    authentication_results = "all"
+
+
+class InboxPayOneWorker(InboxPayMilter):
+    name = "inboxpay-1w"
+    label = "InboxPay, workers = 1"
+    workers = 1
 
 
 class OpenDkim(BenchMilter):
@@ -292,7 +312,15 @@ InternalHosts {NOT_OUR_CLIENT}
 
 MILTERS: dict[str, BenchMilter] = {
     m.name: m
-    for m in (NullMilter(), NullHeaderMilter(), InboxPayMilter(), OpenDkim(), DkimpyMilter())
+    for m in (
+        NullMilter(),
+        NullHeaderMilter(),
+        InboxPayMilter(),
+        InboxPayAll(),
+        InboxPayOneWorker(),
+        OpenDkim(),
+        DkimpyMilter(),
+    )
 }
 
 
@@ -330,24 +358,42 @@ class MilterProcess:
             raise RuntimeError("milter not started")
         return self._proc.pid
 
-    def peak_rss_kib(self) -> int | None:
-        """VmHWM: the most resident memory the milter process ever had."""
+    def processes(self) -> list[int]:
+        """The milter's process and its children (InboxPay's workers)."""
         try:
-            status = Path(f"/proc/{self.pid}/status").read_text("ascii")
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text("ascii")
         except OSError:
-            return None
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-        return None
+            return [self.pid]
+        return [self.pid, *(int(c) for c in children.split())]
+
+    def peak_rss_kib(self) -> int | None:
+        """VmHWM, the most resident memory each process ever had, summed over the milter's
+        processes: at least their peak together (shared pages counted in each)."""
+        total = 0
+        for pid in self.processes():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text("ascii")
+            except OSError:
+                return None
+            total += next(
+                (int(x.split()[1]) for x in status.splitlines() if x.startswith("VmHWM:")), 0
+            )
+        return total or None
 
     def cpu_seconds(self) -> float:
-        """User + system CPU the milter used so far, all threads together."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text("ascii")
-        # Fields after the command name, which is in parentheses and may hold spaces.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        utime, stime = int(fields[11]), int(fields[12])
-        return (utime + stime) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU the milter used so far, all threads and processes together."""
+        total = 0
+        for pid in self.processes():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text("ascii")
+            except OSError:
+                continue  # a worker that just ended: its time is in the parent's cutime
+            # Fields after the command name, which is in parentheses and may hold spaces.
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += int(fields[11]) + int(fields[12])
+            if pid == self.pid:
+                total += int(fields[13]) + int(fields[14])  # children it has reaped
+        return total / os.sysconf("SC_CLK_TCK")
 
     def check_alive(self) -> None:
         if self._proc is not None and self._proc.poll() is not None:

@@ -159,6 +159,37 @@ def target_lines(rows: Sequence[Row]) -> list[str]:
     return out
 
 
+# (ours, baseline, target): InboxPay against the null milter; with authentication_results
+# = "all" (an authentication milter) against OpenDKIM, which only verifies DKIM.
+PAIRS = (("inboxpay", "null", TARGET), ("inboxpay-all", "opendkim", 1.0))
+
+
+def paired_lines(
+    results: Sequence[RunResult], pairs: Sequence[tuple[str, str, float]] = PAIRS
+) -> list[str]:
+    """Ratios within one repetition (the two runs were neighbours in time, so load from
+    elsewhere on the machine moves both), then their median over the repetitions."""
+    out = []
+    for ours, base, target in pairs:
+        for transport in ("unix", "inet"):
+            by_rep = {(r.config, r.rep): r.rate for r in results if r.transport == transport}
+            ratios = sorted(
+                by_rep[(ours, rep)] / by_rep[(base, rep)]
+                for (config, rep) in by_rep
+                if config == ours and (base, rep) in by_rep
+            )
+            if not ratios:
+                continue
+            median = statistics.median(ratios)
+            verdict = "meets" if median >= target else "MISSES"
+            out.append(
+                f"- {transport}: {ours} / {base}, per repetition: "
+                + ", ".join(f"{x:.2f}" for x in ratios)
+                + f"; median {median:.2f}x: {verdict} the {target:.2f}x target"
+            )
+    return out
+
+
 def _first_line(cmd: Sequence[str]) -> str:
     if shutil.which(cmd[0], path="/usr/sbin:/usr/bin:/sbin:/bin") is None:
         return "not installed"
