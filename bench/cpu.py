@@ -42,11 +42,13 @@ def _reaped_ticks(fields: list[str]) -> int:
 
 
 def _live_children_ticks(parent: int) -> int:
+    """Every live descendant's own CPU and what it reaped (a milter's worker processes
+    are grandchildren of the benchmark)."""
     total = 0
     for pid in _children(parent):
         fields = _stat_fields(pid)
         if fields is not None:
-            total += _own_ticks(fields)
+            total += _own_ticks(fields) + _reaped_ticks(fields) + _live_children_ticks(pid)
     return total
 
 
