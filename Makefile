@@ -2,7 +2,7 @@
 VENV := .venv/bin
 DEV := dev
 
-.PHONY: bootstrap run test lint unit e2e
+.PHONY: bootstrap run test lint unit e2e pane
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -19,9 +19,13 @@ lint: bootstrap
 unit: bootstrap
 	$(VENV)/pytest -q tests/unit
 
+# The pane's validators, in node's built-in test runner (no build step, no packages).
+pane: bootstrap
+	node --test tests/pane/
+
 e2e: bootstrap
 	$(VENV)/pytest -q tests/e2e
 
-# Everything CI runs: lint, types, unit and end-to-end tests.
-test: lint
+# Everything CI runs: lint, types, the pane's validators, unit and end-to-end tests.
+test: lint pane
 	$(VENV)/pytest -q

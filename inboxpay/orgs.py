@@ -11,17 +11,20 @@ import asyncio
 import time
 from collections.abc import Mapping
 
-from inboxpay.auth.domains import normalize
+from inboxpay.addresses import normalize_domain
 from inboxpay.store.api import Store
 
 REFRESH_SECONDS = 30.0
 
 
 def pay_enabled(settings: Mapping[str, bool], address_or_domain: str) -> bool:
-    domain = normalize(address_or_domain.rpartition("@")[2])
+    # Both sides as addresses.normalize writes domains (IDNA A-labels): a user's token and
+    # a recipient hash say "xn--bcher-kva.example" where a config may say "bücher.example".
+    domain = normalize_domain(address_or_domain.rpartition("@")[2])
+    known = {normalize_domain(name): value for name, value in settings.items()}
     labels = domain.split(".")
     for i in range(len(labels)):
-        setting = settings.get(".".join(labels[i:]))
+        setting = known.get(".".join(labels[i:]))
         if setting is not None:
             return setting
     return True

@@ -162,6 +162,34 @@ def validate_expiry(
     return m, y
 
 
+_EXPIRY = re.compile(r"([0-9]{1,2})/([0-9]{2}|[0-9]{4})")
+
+
+def parse_expiry(text: str, today: datetime.date | None = None) -> tuple[int, int]:
+    """(month, year) of an expiry typed as on the card, "MM/YY" (or "MM/YYYY"); else
+    CardDataError as :func:`validate_expiry` raises it.
+
+    This is where a two-digit year is read, and nowhere else (clients send what the user
+    typed): "YY" is the year ending in those digits that is at most MAX_YEARS_AHEAD years
+    ahead and less than 100 - MAX_YEARS_AHEAD behind, so "29" is 2029 and "99" is 1999,
+    an expired card rather than one saved with a wrong expiry. The day is
+    Anywhere-on-Earth's, as for every expiry.
+    """
+    match = _EXPIRY.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise CardDataError("invalid_expiry", "expiry must be written MM/YY or MM/YYYY")
+    if today is None:
+        today = datetime.datetime.now(_AOE).date()
+    month, year = int(match[1]), int(match[2])
+    if len(match[2]) == 2:
+        year += today.year - today.year % 100
+        if year > today.year + MAX_YEARS_AHEAD:
+            year -= 100
+        elif year <= today.year + MAX_YEARS_AHEAD - 100:
+            year += 100
+    return validate_expiry(month, year, today)
+
+
 def validate_security_code(code: str, brand: str) -> str:
     """The code if well formed (amex: 4 digits, others: 3), else invalid_security_code.
 

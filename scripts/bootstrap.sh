@@ -8,10 +8,11 @@ cd "$(dirname "$0")/.."
 # tests; postgresql provides the server binaries for the throwaway test cluster; chromium
 # runs the pane's browser tests (driven by Playwright, never its own browser download);
 # m4 builds the private Sendmail test config; systemd brings systemd-analyze for the units;
+# nodejs runs the pane's validator tests (node --test, no npm packages);
 # roundcube-core, roundcube-sqlite3, php-cli, php-sqlite3 and dovecot-imapd run the Roundcube
 # plugin's tests (a private Dovecot and Roundcube under `php -S`, never the system's), and
 # openssl makes their issuer key as docs/roundcube.md says.
-APT_PACKAGES=(libmilter-dev postfix dnsmasq-base postgresql chromium m4 systemd python3-venv
+APT_PACKAGES=(libmilter-dev postfix dnsmasq-base postgresql chromium m4 systemd python3-venv nodejs
   roundcube-core roundcube-sqlite3 php-cli php-sqlite3 dovecot-imapd openssl)
 
 missing=()

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from inboxpay import config
+from inboxpay import addresses, config
 from inboxpay.cli.common import EXIT_OK, Subparsers, boolean, command, config_arg
 from inboxpay.devmta import DEFAULT_LISTEN
 from inboxpay.errors import ConfigError, InboxPayError
@@ -57,7 +57,8 @@ def cmd_token(args: argparse.Namespace) -> int:
         raise ConfigError("[sidecar] issuers: no such issuer to mint with")
     issuer = issuers[0]
     lifetime = min(args.lifetime, cfg.sidecar.token_max_lifetime)
-    print(mint(issuer, load_issuer_key(issuer), cfg.sidecar.audience, args.user.lower(), lifetime))
+    user = addresses.normalize(args.user)
+    print(mint(issuer, load_issuer_key(issuer), cfg.sidecar.audience, user, lifetime))
     return EXIT_OK
 
 
@@ -210,7 +211,7 @@ def cmd_payments_list(args: argparse.Namespace) -> int:
 
     async def work(store: Store) -> list[Payment]:
         if args.user:
-            return await store.list_payments(args.user.lower(), args.limit)
+            return await store.list_payments(addresses.normalize(args.user), args.limit)
         return await store.list_all_payments(args.limit)
 
     for payment in with_store(cfg, work):

@@ -15,6 +15,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey, OKPKey
 
+from inboxpay import addresses
 from inboxpay.config import Issuer
 from inboxpay.errors import ConfigError
 from inboxpay.sidecar.errors import Unauthorized
@@ -30,7 +31,9 @@ Key = OKPKey | OctKey
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the user's email address (lowercase) and whether they administer."""
+    """Who is calling: the user's email address (``addresses.signed_in``, the one rule for
+    "the same person" that recipient hashes and the store's owners follow) and whether
+    they administer."""
 
     sub: str
     admin: bool = False
@@ -95,7 +98,7 @@ class TokenVerifier:
         self._issuers: Mapping[str, tuple[Issuer, Key]] = {i.iss: (i, k) for i, k in issuers}
         self._audience = audience
         self._max_lifetime = max_lifetime
-        self._admins = frozenset(s.lower() for s in admin_subjects)
+        self._admins = frozenset(addresses.normalize(s) for s in admin_subjects)
 
     def verify(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -126,7 +129,10 @@ class TokenVerifier:
         claims = decoded.claims
         if int(claims["exp"]) - time.time() > self._max_lifetime + _LEEWAY:
             raise Unauthorized("token lifetime is longer than allowed", "invalid_token")
-        sub = str(claims["sub"]).strip().lower()
+        try:
+            sub = addresses.signed_in(str(claims["sub"]))
+        except addresses.AddressError as e:
+            raise Unauthorized(f"token subject is not accepted: {e}", "invalid_token") from None
         if not _EMAIL.match(sub):
             raise Unauthorized("token subject is not an email address", "invalid_token")
         return Principal(sub, admin=sub in self._admins)

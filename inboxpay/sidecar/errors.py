@@ -12,9 +12,11 @@ class ApiError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, code: str | None = None) -> None:
+    def __init__(self, message: str, code: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # The request field at fault, for a form to show the error next to it.
+        self.field = field
         if code is not None:
             self.code = code
 

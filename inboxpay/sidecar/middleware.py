@@ -101,7 +101,7 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as e:
-        return json_response(error_body(e.code, e.message), status=e.status)
+        return json_response(error_body(e.code, e.message, e.field), status=e.status)
     except web.HTTPException as e:
         if e.status < 400:
             raise

@@ -7,6 +7,7 @@ from typing import Any
 
 from inboxpay import __version__
 from inboxpay.sidecar import schema
+from inboxpay.store.model import PaymentStatus
 
 STR = {"type": "string"}
 NSTR = {"type": ["string", "null"]}
@@ -18,7 +19,12 @@ def obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, A
     return {"type": "object", "properties": props, "required": required or list(props)}
 
 
-ERROR = obj({"error": obj({"code": STR, "message": STR})})
+ERROR = obj(
+    # field: the request field at fault, when there is one (a form shows the error there).
+    {"error": obj({"code": STR, "message": STR, "field": STR}, ["code", "message"])}
+)
+#: Derived from the store's one list (tests/unit/test_payment_statuses.py holds them).
+PAYMENT_STATUS = {"enum": [s.value for s in PaymentStatus]}
 ADDRESS = obj({k: STR for k in schema.ADDRESS})
 PAYMENT_METHOD = obj(
     {
@@ -27,6 +33,7 @@ PAYMENT_METHOD = obj(
         "last4": {"type": "string", "pattern": "^[0-9]{4}$"},
         "exp_month": INT,
         "exp_year": INT,
+        "expired": BOOL,
         "name": STR,
         "billing_address": ADDRESS,
         "nickname": STR,
@@ -37,7 +44,7 @@ BILLING_PROFILE = obj({"name": STR, "email": STR, "address": ADDRESS, "updated_a
 PAYMENT = obj(
     {
         "id": STR,
-        "status": {"enum": ["pending", "requires_action", "succeeded", "declined", "failed"]},
+        "status": PAYMENT_STATUS,
         "decline_reason": NSTR,
         "challenge_url": NSTR,
         "amount": STR,
@@ -67,7 +74,7 @@ REVIEW = obj(
         "authentication": {"type": "object"},
         "from": NSTR,
         "expires_at": STR,
-        "payment": {"oneOf": [{"type": "null"}, obj({"id": STR, "status": STR})]},
+        "payment": {"oneOf": [{"type": "null"}, obj({"id": STR, "status": PAYMENT_STATUS})]},
     }
 )
 ORG = obj(

@@ -1,10 +1,11 @@
 """The pay flow, exactly once per invoice.
 
 The order matters: the payment row (and the store's one-active-payment-per-invoice
-rule) is committed before the processor is called; the processor gets an
-idempotency key derived from that row; a timeout leaves the row pending for the
-reconciler, which settles it by the same key. So a crash or a retry can neither
-charge twice nor lose a charge.
+rule) is committed before the processor is called; the processor gets an idempotency
+key derived from the invoice, the same for every attempt until one is declined; a
+timeout leaves the row pending for the reconciler (settle.py), which settles it by
+that key. So a crash, a retry, or a charge request that reaches the processor late can
+neither charge twice nor lose a charge.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
+import hmac
 import json
 import logging
 import re
@@ -27,12 +29,18 @@ from inboxpay.config import LimitsConfig, Partner
 from inboxpay.currency import to_minor
 from inboxpay.orgs import OrgDirectory
 from inboxpay.processor.adapter import Processor
-from inboxpay.processor.errors import ProcessorError, ProcessorTimeout, ProcessorUnavailable
+from inboxpay.processor.errors import (
+    ProcessorError,
+    ProcessorRejected,
+    ProcessorTimeout,
+    ProcessorUnavailable,
+)
 from inboxpay.processor.protocol import (
     BillingAddress,
     CardSecret,
     ChargeRequest,
     ChargeResult,
+    ErrorCode,
     InvoiceRef,
     Merchant,
 )
@@ -46,17 +54,24 @@ from inboxpay.sidecar.errors import (
     TooManyRequests,
     Unprocessable,
 )
-from inboxpay.sidecar.review import review
+from inboxpay.sidecar.review import Reviewed, review
+from inboxpay.sidecar.settle import CVC_KIND, Settler
 from inboxpay.sidecar.wallet import Wallet, now
 from inboxpay.store.api import Store
-from inboxpay.store.model import AlreadyPaid, Payment, PaymentFinal, PaymentMethod
+from inboxpay.store.model import (
+    ACTIVE_STATUSES,
+    AlreadyPaid,
+    AttemptLimit,
+    Hold,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+)
 
 _log = logging.getLogger(__name__)
 
 PAYMENT_KIND = "payment"
-CVC_KIND = "cvc_failure"
 _WHITESPACE = re.compile(r"\s+")
-_OPEN = ("pending", "requires_action")
 
 
 def payment_json(p: Payment) -> dict[str, Any]:
@@ -89,9 +104,18 @@ def request_hash(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
-def processor_key(payment_id: str) -> str:
-    """The idempotency key the processor sees: derived from our payment row, stable on retry."""
-    return "ipk_" + hashlib.sha256(b"inboxpay-charge:" + payment_id.encode()).hexdigest()[:40]
+def processor_key(secret: bytes, invoice_key: str, charged: int) -> str:
+    """The idempotency key the processor sees: one per invoice payment, as the protocol asks.
+
+    ``charged`` counts the invoice's earlier payments the processor answered with a charge
+    (declined ones: a succeeded or open one holds the invoice). Only such an answer uses a
+    key up; after a timeout, a not_received or an unreachable processor the next attempt
+    sends the same key, so a request of the earlier attempt that lands late is the same
+    charge, never a second one. Keyed with the installation's recipient key (every sidecar
+    of it has it): another installation paying the same invoice gets other keys.
+    """
+    material = f"inboxpay-charge:{invoice_key}\x1e{charged}".encode()
+    return "ipk_" + hmac.new(secret, material, hashlib.sha256).hexdigest()[:40]
 
 
 @dataclass(frozen=True)
@@ -112,6 +136,7 @@ class PayContext:
 class PaymentService:
     def __init__(self, ctx: PayContext) -> None:
         self._c = ctx
+        self._settler = Settler(ctx.store, ctx.processors, ctx.reconcile_after, ctx.count_outcome)
 
     async def pay(
         self, user: Principal, body: dict[str, Any], idempotency_key: str
@@ -136,7 +161,7 @@ class PaymentService:
         if reviewed.status == "org_disabled":
             raise Forbidden("payments are switched off for your organization", "org_disabled")
         if reviewed.status in ("paid", "processing"):
-            raise Conflict("this invoice is already paid or being paid", "already_paid")
+            raise _already_paid()
         if reviewed.status == "expired":
             raise Gone("this payment card has expired", "card_expired")
         method = await self._usable_method(user, body)
@@ -153,10 +178,17 @@ class PaymentService:
         limit = c.limits.payment_attempts_per_hour
         if not await c.store.take_attempt(user.sub, PAYMENT_KIND, "*", hour_ago, limit):
             raise TooManyRequests("too many payment attempts; try again later", "rate_limited")
-        payment = await self._create(user, reviewed.invoice_key, reviewed.claims, method, partner)
+        payment = await self._create(user, reviewed, method, partner)
         result = await self._charge(payment, processor, method, body["security_code"], inv)
         payment = await self._apply(payment, result, user, method) if result else payment
         return 201, payment_json(payment)
+
+    def _cvc_hold(self, method: PaymentMethod) -> Hold:
+        # Every attempt counts as a wrong code until the processor says otherwise
+        # (Settler.release), so concurrent wrong codes cannot all get past the lock.
+        limits = self._c.limits
+        window = now() - datetime.timedelta(minutes=limits.cvc_lock_minutes)
+        return Hold(CVC_KIND, method.id, window, limits.cvc_failures_before_lock)
 
     async def _usable_method(self, user: Principal, body: dict[str, Any]) -> PaymentMethod:
         c = self._c
@@ -165,12 +197,10 @@ class PaymentService:
         if tries >= c.limits.payment_attempts_per_hour:
             raise TooManyRequests("too many payment attempts; try again later", "rate_limited")
         method = await c.store.get_payment_method(user.sub, body["payment_method_id"])
-        window = now() - datetime.timedelta(minutes=c.limits.cvc_lock_minutes)
-        failures = await c.store.count_attempts(user.sub, CVC_KIND, method.id, window)
-        if failures >= c.limits.cvc_failures_before_lock:
-            raise TooManyRequests(
-                "too many wrong security codes for this card; try later", "security_code_locked"
-            )
+        # The early answer; the hold taken with the payment row is the authoritative one.
+        hold = self._cvc_hold(method)
+        if await c.store.count_attempts(user.sub, CVC_KIND, method.id, hold.since) >= hold.limit:
+            raise _locked()
         try:
             paymentcard.validate_security_code(body["security_code"], method.brand)
             paymentcard.validate_expiry(method.exp_month, method.exp_year)
@@ -179,29 +209,24 @@ class PaymentService:
         return method
 
     async def _create(
-        self,
-        user: Principal,
-        key: str,
-        claims: dict[str, Any],
-        method: PaymentMethod,
-        partner: Partner,
+        self, user: Principal, reviewed: Reviewed, method: PaymentMethod, partner: Partner
     ) -> Payment:
-        inv = claims["invoice"]
-        payment_id = "pay_" + secrets.token_hex(12)
+        claims, inv, key = reviewed.claims, reviewed.invoice, reviewed.invoice_key
+        charged = await self._c.store.charged_attempts(key)
         stamp = now()
         payment = Payment(
-            id=payment_id,
+            id="pay_" + secrets.token_hex(12),
             owner=user.sub,
             invoice_key=key,
             card_id=str(claims.get("jti", "")),
             payment_method_id=method.id,
             amount_minor=to_minor(Decimal(inv["amount"]), inv["currency"]),
             currency=inv["currency"],
-            status="pending",
+            status=PaymentStatus.PENDING,
             decline_reason="",
             challenge_url="",
             processor=partner.processor,
-            processor_key=processor_key(payment_id),
+            processor_key=processor_key(self._c.recipient_key, key, charged),
             processor_ref="",
             details={
                 "amount": inv["amount"],
@@ -211,14 +236,18 @@ class PaymentService:
                 "invoice_url": inv["url"],
                 "brand": method.brand,
                 "last4": method.last4,
+                # Who may learn this payment's id when reviewing the invoice (review.py).
+                "recipients": sorted(str(r) for r in claims["rcpt"]),
             },
             created_at=stamp,
             updated_at=stamp,
         )
         try:
-            created = await self._c.store.create_payment(payment)
+            created = await self._c.store.create_payment(payment, self._cvc_hold(method))
         except AlreadyPaid:
-            raise Conflict("this invoice is already paid or being paid", "already_paid") from None
+            raise _already_paid() from None
+        except AttemptLimit:
+            raise _locked() from None
         audit = {"invoice": inv["number"], "amount": inv["amount"], "currency": inv["currency"]}
         await self._c.store.audit(
             user.sub, "payment.create", created.id, audit | {"method": method.id}
@@ -251,20 +280,29 @@ class PaymentService:
             invoice=InvoiceRef(inv["number"], inv["url"]),
             return_url=None,
         )
+        store, failed = self._c.store, PaymentStatus.FAILED
         try:
             return await processor.charge(request, card)
         except ProcessorTimeout:
-            self._c.count_outcome("pending")
+            self._c.count_outcome(PaymentStatus.PENDING)
             _log.warning("processor timed out; payment left pending", extra={"payment": payment.id})
             return None
         except ProcessorUnavailable:
-            await self._c.store.update_payment(payment.id, "failed", "processor_unavailable")
+            await store.update_payment(payment.id, failed, "processor_unavailable")
+            await self._settler.release(payment)
             raise ServiceUnavailable(
                 "the payment processor cannot be reached; nothing was charged",
                 "processor_unavailable",
             ) from None
-        except ProcessorError:
-            await self._c.store.update_payment(payment.id, "failed", "processor_error")
+        except ProcessorError as e:
+            await store.update_payment(payment.id, failed, "processor_error")
+            await self._settler.release(payment)
+            mismatch = isinstance(e, ProcessorRejected) and e.code == ErrorCode.IDEMPOTENCY_MISMATCH
+            # The key already names a charge: an earlier attempt's request, taken for not
+            # received, reached the processor after all. It is this invoice's payment.
+            found = await self._settler.recover_key(payment.processor_key) if mismatch else None
+            if found is not None and found.status in ACTIVE_STATUSES:
+                raise _already_paid() from None
             raise ServiceUnavailable(
                 "the payment processor refused the request; nothing was charged", "processor_error"
             ) from None
@@ -283,10 +321,7 @@ class PaymentService:
             processor_ref=result.id,
         )
         self._c.count_outcome(result.status)
-        if result.status == "declined" and result.decline_code == "incorrect_cvc":
-            await store.record_attempt(user.sub, CVC_KIND, method.id)
-        elif result.status == "succeeded":
-            await store.clear_attempts(user.sub, CVC_KIND, method.id)
+        await self._settler.release(payment, result)
         await store.audit(
             user.sub,
             f"payment.{result.status}",
@@ -303,42 +338,8 @@ class PaymentService:
         return [payment_json(p) for p in await self._c.store.list_payments(user.sub)]
 
     async def settle(self, payment: Payment) -> Payment:
-        """Ask the processor about an open payment, by the same key; update it if known."""
-        if payment.status not in _OPEN:
-            return payment
-        processor = self._c.processors.get(payment.processor)
-        if processor is None:
-            return payment
-        try:
-            result = await processor.find(payment.processor_key)
-        except ProcessorError as e:
-            _log.info(
-                "could not settle payment now: %s",
-                e.__class__.__name__,
-                extra={"payment": payment.id},
-            )
-            return payment
-        age = now() - payment.created_at
-        if result is None:
-            if age > datetime.timedelta(seconds=self._c.reconcile_after):
-                # The processor never received it: nothing was charged, free the invoice.
-                return await self._c.store.update_payment(payment.id, "failed", "not_received")
-            return payment
-        if result.status == payment.status:
-            return payment
-        try:
-            updated = await self._c.store.update_payment(
-                payment.id,
-                result.status,
-                decline_reason=result.decline_code or "",
-                challenge_url=result.challenge_url or "",
-                processor_ref=result.id,
-            )
-        except PaymentFinal:  # settled meanwhile by another request or sidecar
-            return await self._c.store.get_payment_any_owner(payment.id)
-        self._c.count_outcome(result.status)
-        await self._c.store.audit("reconciler", f"payment.{result.status}", payment.id, {})
-        return updated
+        """Ask the processor about an open payment, by its key; update it if known."""
+        return await self._settler.settle(payment)
 
     async def unreachable_processors(self) -> list[str]:
         down = []
@@ -350,10 +351,16 @@ class PaymentService:
         return down
 
     async def reconcile_once(self) -> int:
-        """Settle payments open longer than ``reconcile_after``; return how many changed."""
-        cutoff = now() - datetime.timedelta(seconds=self._c.reconcile_after)
-        changed = 0
-        for payment in await self._c.store.stale_payments(_OPEN, cutoff):
-            if (await self.settle(payment)).status != payment.status:
-                changed += 1
-        return changed
+        """Settle payments open longer than ``reconcile_after``, and attach charges that
+        reached the processor late to payments taken for not received; how many changed."""
+        return await self._settler.reconcile_once()
+
+
+def _already_paid() -> Conflict:
+    return Conflict("this invoice is already paid or being paid", "already_paid")
+
+
+def _locked() -> TooManyRequests:
+    return TooManyRequests(
+        "too many wrong security codes for this card; try later", "security_code_locked"
+    )

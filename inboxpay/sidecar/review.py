@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import datetime
+import re
 import time
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from inboxpay.card import CardError, Verifier, recipient_hash
+from inboxpay.currency import CurrencyError, to_minor
 from inboxpay.orgs import OrgDirectory
 from inboxpay.sidecar.auth import Principal
 from inboxpay.sidecar.errors import BadRequest, Forbidden, Unprocessable
 from inboxpay.store.api import Store
-from inboxpay.store.model import Payment
+from inboxpay.store.model import Payment, PaymentStatus
+
+#: Joins the parts of an invoice key; the parts may hold no control character (checked).
+KEY_SEPARATOR = "\x1f"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: The claims that name one invoice, in key order (amount goes in as minor units).
+_IDENTITY = ("partner", "account", "merchant", "number", "amount", "currency")
 
 
 @dataclass(frozen=True)
 class Reviewed:
     claims: dict[str, Any]
     invoice_key: str
+    amount_minor: int
     status: str  # payable | paid | processing | expired | org_disabled
     payment: Payment | None
+    # Whether the caller may see ``payment``: its owner, or a recipient of its card.
+    payment_visible: bool
 
     @property
     def invoice(self) -> dict[str, Any]:
@@ -28,10 +40,27 @@ class Reviewed:
         return invoice
 
 
+def amount_minor(invoice: dict[str, Any]) -> int:
+    """The invoice's amount in minor units; CardError when it is no amount of its currency."""
+    try:
+        minor = to_minor(Decimal(invoice["amount"]), invoice["currency"])
+    except (CurrencyError, InvalidOperation):
+        raise CardError("malformed_card", "card amount is not an amount of its currency") from None
+    if minor <= 0:
+        raise CardError("malformed_card", "card amount is not positive")
+    return minor
+
+
 def invoice_key(claims: dict[str, Any]) -> str:
-    """One invoice: partner + merchant account + invoice number."""
+    """One invoice: who bills (partner, and the merchant's account and name: the account
+    claim may be empty, or the customer's account id, so it cannot name the merchant on
+    its own), its number, and what it asks for (amount in minor units, currency).
+
+    Migration 0004 rewrote older keys into this form: change both together."""
     inv = claims["invoice"]
-    return "\x1f".join((str(inv["partner"]), str(inv.get("account", "")), str(inv["number"])))
+    parts = [str(inv.get(name, "")) for name in _IDENTITY]
+    parts[_IDENTITY.index("amount")] = str(amount_minor(inv))
+    return KEY_SEPARATOR.join(parts)
 
 
 def _verify(verifier: Verifier, value: str) -> dict[str, Any]:
@@ -41,8 +70,14 @@ def _verify(verifier: Verifier, value: str) -> dict[str, Any]:
         for key in ("partner", "number", "amount", "currency", "due", "url", "merchant"):
             if not isinstance(invoice.get(key), str):
                 raise CardError("malformed_card", f"card invoice lacks {key}")
+        if not isinstance(invoice.get("account", ""), str):
+            raise CardError("malformed_card", "card invoice account is not text")
+        # A control character could move the boundary between two parts of the key.
+        if any(_CONTROL.search(invoice.get(key, "")) for key in _IDENTITY):
+            raise CardError("malformed_card", "card invoice has a control character")
         if not isinstance(claims.get("rcpt"), list) or not isinstance(claims.get("exp"), int):
             raise CardError("malformed_card", "card lacks recipients or expiry")
+        amount_minor(invoice)
     except CardError as e:
         if e.code == "malformed_card":
             raise BadRequest(str(e), e.code) from None
@@ -61,11 +96,17 @@ async def review(
     orgs: OrgDirectory,
 ) -> Reviewed:
     claims = _verify(verifier, value)
-    if recipient_hash(recipient_key, user.sub) not in claims["rcpt"]:
+    caller = recipient_hash(recipient_key, user.sub)
+    if caller not in claims["rcpt"]:
         raise Forbidden("this invoice was not addressed to you", "not_a_recipient")
     key = invoice_key(claims)
     payment = await store.active_payment_for_invoice(key)
-    if payment is not None and payment.status == "succeeded":
+    # The same invoice may come in another mail, to other people: they learn that it is
+    # paid, never which payment paid it.
+    visible = payment is not None and (
+        payment.owner == user.sub or caller in payment.details.get("recipients", ())
+    )
+    if payment is not None and payment.status == PaymentStatus.SUCCEEDED:
         status = "paid"
     elif payment is not None:
         status = "processing"
@@ -75,7 +116,7 @@ async def review(
         status = "expired"
     else:
         status = "payable"
-    return Reviewed(claims, key, status, payment)
+    return Reviewed(claims, key, amount_minor(claims["invoice"]), status, payment, visible)
 
 
 def review_json(r: Reviewed) -> dict[str, Any]:
@@ -103,5 +144,9 @@ def review_json(r: Reviewed) -> dict[str, Any]:
         },
         "from": r.claims.get("msg", {}).get("from"),
         "expires_at": datetime.datetime.fromtimestamp(r.claims["exp"], datetime.UTC).isoformat(),
-        "payment": {"id": r.payment.id, "status": r.payment.status} if r.payment else None,
+        "payment": (
+            {"id": r.payment.id, "status": r.payment.status}
+            if r.payment is not None and r.payment_visible
+            else None
+        ),
     }

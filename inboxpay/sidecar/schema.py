@@ -33,23 +33,25 @@ Schema = Mapping[str, Field]
 def _check(value: object, field: Field, where: str) -> object:
     if field.kind == "string":
         if not isinstance(value, str):
-            raise BadRequest(f"{where} must be a string", "invalid_field")
+            raise BadRequest(f"{where} must be a string", "invalid_field", where)
         if field.max_length is not None and len(value) > field.max_length:
-            raise BadRequest(f"{where} is longer than {field.max_length}", "invalid_field")
+            raise BadRequest(f"{where} is longer than {field.max_length}", "invalid_field", where)
         if field.pattern is not None and not re.fullmatch(field.pattern, value):
-            raise BadRequest(f"{where} has an invalid format", "invalid_field")
+            raise BadRequest(f"{where} has an invalid format", "invalid_field", where)
         return value
     if field.kind == "integer":
         if not isinstance(value, int) or isinstance(value, bool):
-            raise BadRequest(f"{where} must be an integer", "invalid_field")
+            raise BadRequest(f"{where} must be an integer", "invalid_field", where)
         if (field.minimum is not None and value < field.minimum) or (
             field.maximum is not None and value > field.maximum
         ):
-            raise BadRequest(f"{where} must be {field.minimum}..{field.maximum}", field.range_code)
+            raise BadRequest(
+                f"{where} must be {field.minimum}..{field.maximum}", field.range_code, where
+            )
         return value
     if field.kind == "boolean":
         if not isinstance(value, bool):
-            raise BadRequest(f"{where} must be true or false", "invalid_field")
+            raise BadRequest(f"{where} must be true or false", "invalid_field", where)
         return value
     assert field.properties is not None
     return validate(value, field.properties, where)
@@ -67,7 +69,7 @@ def validate(data: object, schema: Schema, where: str = "body") -> dict[str, Any
         path = name if where == "body" else f"{where}.{name}"
         if name not in data or data[name] is None:
             if field.required:
-                raise BadRequest(f"{path} is required", "missing_field")
+                raise BadRequest(f"{path} is required", "missing_field", path)
             continue
         out[name] = _check(data[name], field, path)
     return out
@@ -127,16 +129,24 @@ VERIFY_CARD: Schema = {
     "card": Field("string", True, 8192, description="the InboxPay-Card header value"),
 }
 
+#: The expiry as the user typed it, "MM/YY" or "MM/YYYY": the server reads the year and
+#: judges it (paymentcard.parse_expiry); instead of exp_month and exp_year.
+EXPIRY = Field(
+    "string", False, 16, _CHAR + "*", description="MM/YY or MM/YYYY, instead of exp_month/exp_year"
+)
+
 PAYMENT_METHOD_CREATE: Schema = {
     "number": Field("string", True, 32, r"[0-9 -]{12,32}", description="card number"),
-    "exp_month": _expiry(True, 1, 12),
-    "exp_year": _expiry(True, 2000, 2100),
+    "expiry": EXPIRY,
+    "exp_month": _expiry(False, 1, 12),
+    "exp_year": _expiry(False, 2000, 2100),
     "name": _text(200, True, "cardholder name"),
     "billing_address": Field("object", properties=ADDRESS),
     "nickname": _text(60),
 }
 
 PAYMENT_METHOD_UPDATE: Schema = {
+    "expiry": EXPIRY,
     "exp_month": _expiry(False, 1, 12),
     "exp_year": _expiry(False, 2000, 2100),
     "billing_address": Field("object", properties=ADDRESS),

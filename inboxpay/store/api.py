@@ -10,6 +10,7 @@ from inboxpay.store.model import (
     Address,
     AuditEntry,
     BillingProfile,
+    Hold,
     IdempotentResponse,
     OrgSetting,
     Payment,
@@ -74,9 +75,16 @@ class Store(Protocol):
         ...
 
     # --- payments: exactly once per invoice ---
-    async def create_payment(self, payment: Payment) -> Payment:
+    async def create_payment(self, payment: Payment, hold: Hold | None = None) -> Payment:
         """Insert a pending payment; raises AlreadyPaid when the invoice_key already has an
-        active (pending, requires_action, succeeded) payment. Committed before returning."""
+        active (pending, requires_action, succeeded) payment. With ``hold``, also records
+        that attempt in the same transaction, or raises AttemptLimit (and writes nothing)
+        when its limit is reached. Committed before returning."""
+        ...
+
+    async def charged_attempts(self, invoice_key: str) -> int:
+        """How many of the invoice's payments reached a charge at the processor (have a
+        processor_ref): each such one used its processor idempotency key up."""
         ...
 
     async def get_payment(self, owner: str, payment_id: str) -> Payment: ...
@@ -95,6 +103,23 @@ class Store(Protocol):
         processor_ref: str = "",
     ) -> Payment: ...
     async def active_payment_for_invoice(self, invoice_key: str) -> Payment | None: ...
+    async def revive_payment(
+        self,
+        payment_id: str,
+        status: str,
+        decline_reason: str,
+        challenge_url: str,
+        processor_ref: str,
+    ) -> Payment | None:
+        """Attach a charge the processor shows late to a payment failed as not_received;
+        None when it is no longer such a payment or another payment carries the charge;
+        AlreadyPaid when another payment holds the invoice."""
+        ...
+
+    async def not_received_payments(self, since: datetime.datetime) -> list[Payment]:
+        """Payments failed as not_received (updated) since ``since``."""
+        ...
+
     async def stale_payments(
         self, statuses: Sequence[str], older_than: datetime.datetime
     ) -> list[Payment]:
@@ -130,6 +155,9 @@ class Store(Protocol):
         self, owner: str, kind: str, subject: str, since: datetime.datetime
     ) -> int: ...
     async def clear_attempts(self, owner: str, kind: str, subject: str) -> None: ...
+    async def release_attempt(self, owner: str, kind: str, subject: str) -> None:
+        """Forget one recorded attempt (a hold whose outcome did not count against it)."""
+        ...
 
     # --- audit trail (append-only: the database refuses UPDATE and DELETE) ---
     async def audit(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from inboxpay.errors import InboxPayError
@@ -23,6 +24,10 @@ class Conflict(StoreError):
 
 class AlreadyPaid(Conflict):
     """The invoice already has a pending, requires_action or succeeded payment."""
+
+
+class AttemptLimit(StoreError):
+    """A :class:`Hold`'s limit was reached: nothing was written."""
 
 
 class DuplicatePaymentMethod(Conflict):
@@ -81,28 +86,55 @@ class PaymentMethod:
     updated_at: datetime.datetime
 
 
+class PaymentStatus(StrEnum):
+    """The one list of payment statuses. The SQL CHECK constraint, the OpenAPI enum and the
+    pane's ``statuses.js`` are derived from it, and tests hold them to it."""
+
+    PENDING = "pending"
+    REQUIRES_ACTION = "requires_action"
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+    FAILED = "failed"
+
+
+#: Waiting for the processor or the cardholder: the reconciler's business.
+OPEN_STATUSES = (PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION)
+#: Statuses that hold an invoice: at most one such payment per invoice_key.
+ACTIVE_STATUSES = (*OPEN_STATUSES, PaymentStatus.SUCCEEDED)
+#: The reason of a payment failed because the processor had no charge for it when asked:
+#: a presumption, so the one failed payment a charge found later is attached to.
+NOT_RECEIVED = "not_received"
+
+
 @dataclass(frozen=True)
 class Payment:
     id: str
     owner: str
-    invoice_key: str  # partner + merchant account + invoice number: charged at most once
+    invoice_key: str  # one invoice (review.invoice_key): charged at most once
     card_id: str  # the InboxPay-Card jti
     payment_method_id: str
     amount_minor: int
     currency: str
-    status: str  # pending | requires_action | succeeded | declined | failed
+    status: PaymentStatus
     decline_reason: str
     challenge_url: str
     processor: str  # the adapter that charges it
-    processor_key: str  # idempotency key derived for the processor
+    processor_key: str  # the processor's idempotency key: one per invoice payment
     processor_ref: str
     details: dict[str, Any]  # receipt data: merchant, invoice number, last4, partner
     created_at: datetime.datetime
     updated_at: datetime.datetime
 
 
-#: Statuses that hold an invoice: at most one such payment per invoice_key.
-ACTIVE_STATUSES = ("pending", "requires_action", "succeeded")
+@dataclass(frozen=True)
+class Hold:
+    """An attempt recorded together with a payment, unless ``limit`` attempts of ``kind``
+    on ``subject`` were recorded since ``since`` (then :class:`AttemptLimit`)."""
+
+    kind: str
+    subject: str
+    since: datetime.datetime
+    limit: int
 
 
 @dataclass(frozen=True)

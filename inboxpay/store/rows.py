@@ -18,6 +18,7 @@ from inboxpay.store.model import (
     OrgSetting,
     Payment,
     PaymentMethod,
+    PaymentStatus,
 )
 
 ORG_COLUMNS = "domain, pay_enabled, updated_at, updated_by"
@@ -123,7 +124,7 @@ def payment(row: Row) -> Payment:
         payment_method_id=row["payment_method_id"],
         amount_minor=row["amount_minor"],
         currency=row["currency"],
-        status=row["status"],
+        status=PaymentStatus(row["status"]),
         decline_reason=row["decline_reason"],
         challenge_url=row["challenge_url"],
         processor=row["processor"],
@@ -145,7 +146,7 @@ def payment_values(p: Payment) -> tuple[object, ...]:
         p.payment_method_id,
         p.amount_minor,
         p.currency,
-        p.status,
+        PaymentStatus(p.status).value,
         p.decline_reason,
         p.challenge_url,
         p.processor,

@@ -8,16 +8,22 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from inboxpay import addresses
 from inboxpay.store import migrate as migrations
 from inboxpay.store import rows
-from inboxpay.store.database import Database, UniqueViolation
+from inboxpay.store.database import Database, Transaction, UniqueViolation
 from inboxpay.store.model import (
+    ACTIVE_STATUSES,
+    NOT_RECEIVED,
+    OPEN_STATUSES,
     Address,
     AlreadyPaid,
+    AttemptLimit,
     AuditEntry,
     BillingProfile,
     Conflict,
     DuplicatePaymentMethod,
+    Hold,
     IdempotencyInFlight,
     IdempotencyMismatch,
     IdempotentResponse,
@@ -26,6 +32,7 @@ from inboxpay.store.model import (
     Payment,
     PaymentFinal,
     PaymentMethod,
+    PaymentStatus,
 )
 
 Clock = Callable[[], datetime.datetime]
@@ -35,8 +42,6 @@ Clock = Callable[[], datetime.datetime]
 #: body takes it over. Taking over a live but slow request cannot charge twice: the
 #: payment itself is guarded by the one-active-payment-per-invoice index.
 IN_FLIGHT_TTL = datetime.timedelta(minutes=5)
-
-STATUSES = frozenset({"pending", "requires_action", "succeeded", "declined", "failed"})
 
 #: Fields update_payment_method may change, with their types.
 _METHOD_FIELDS: dict[str, type] = {
@@ -77,8 +82,28 @@ def _conflicts() -> Iterator[None]:
 
 
 def _domain(domain: str) -> str:
-    # DNS names are case-insensitive; a trailing dot is the same name.
-    return domain.strip().rstrip(".").lower()
+    # The same rule as addresses and recipient hashes: case, trailing dot and IDNA.
+    return addresses.normalize_domain(domain)
+
+
+def _owner(owner: str) -> str:
+    """Owners are addresses as addresses.normalize writes them (a token's subject is one):
+    another spelling would name another owner, so it is refused rather than guessed at."""
+    if addresses.normalize(owner) != owner:
+        raise ValueError("an owner must be a normalised address (addresses.normalize)")
+    return owner
+
+
+def _status(status: str) -> PaymentStatus:
+    try:
+        return PaymentStatus(status)
+    except ValueError:
+        raise ValueError(f"unknown payment status {status!r}") from None
+
+
+def _in(statuses: Sequence[str]) -> str:
+    """``status IN (?, ?)`` for ``statuses``, which are passed as parameters."""
+    return f"status IN ({rows.placeholders(len(statuses))})"
 
 
 def _limit(limit: int) -> int:
@@ -143,6 +168,7 @@ class SqlStore:
     # --- billing profile ---
 
     async def get_billing_profile(self, owner: str) -> BillingProfile | None:
+        owner = _owner(owner)
         row = await self.db.fetchrow(
             f"SELECT {rows.BILLING_COLUMNS} FROM billing_profiles WHERE owner = ?", owner
         )
@@ -151,6 +177,7 @@ class SqlStore:
     async def put_billing_profile(
         self, owner: str, name: str, email: str, address: Address
     ) -> BillingProfile:
+        owner = _owner(owner)
         profile = BillingProfile(owner, name, email, address, self._now())
         await self.db.execute(
             f"INSERT INTO billing_profiles ({rows.BILLING_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
@@ -167,6 +194,7 @@ class SqlStore:
     # --- payment methods ---
 
     async def add_payment_method(self, method: PaymentMethod) -> PaymentMethod:
+        _owner(method.owner)
         with _conflicts():
             await self.db.execute(
                 f"INSERT INTO payment_methods ({rows.METHOD_COLUMNS})"
@@ -176,6 +204,7 @@ class SqlStore:
         return method
 
     async def get_payment_method(self, owner: str, method_id: str) -> PaymentMethod:
+        owner = _owner(owner)
         row = await self.db.fetchrow(
             f"SELECT {rows.METHOD_COLUMNS} FROM payment_methods WHERE id = ? AND owner = ?",
             method_id,
@@ -186,6 +215,7 @@ class SqlStore:
         return rows.payment_method(row)
 
     async def list_payment_methods(self, owner: str) -> list[PaymentMethod]:
+        owner = _owner(owner)
         found = await self.db.fetch(
             f"SELECT {rows.METHOD_COLUMNS} FROM payment_methods WHERE owner = ?"
             " ORDER BY created_at, id",
@@ -196,6 +226,7 @@ class SqlStore:
     async def update_payment_method(
         self, owner: str, method_id: str, **fields: Any
     ) -> PaymentMethod:
+        owner = _owner(owner)
         unknown = sorted(set(fields) - set(_METHOD_FIELDS))
         if unknown:
             raise ValueError(
@@ -230,6 +261,7 @@ class SqlStore:
         return rows.payment_method(row)
 
     async def delete_payment_method(self, owner: str, method_id: str) -> None:
+        owner = _owner(owner)
         # On SQLite, secure_delete (see sqlite_db) overwrites the freed sealed bytes.
         deleted = await self.db.execute(
             "DELETE FROM payment_methods WHERE id = ? AND owner = ?", method_id, owner
@@ -263,19 +295,34 @@ class SqlStore:
 
     # --- payments ---
 
-    async def create_payment(self, payment: Payment) -> Payment:
-        if payment.status != "pending":
+    async def create_payment(self, payment: Payment, hold: Hold | None = None) -> Payment:
+        _owner(payment.owner)
+        if payment.status != PaymentStatus.PENDING:
             raise ValueError(f"a new payment must be pending, not {payment.status!r}")
-        # One INSERT commits on its own; the partial unique index decides between
-        # concurrent requests, in this process or another.
+        # The partial unique index decides between concurrent requests, in this process or
+        # another. With a hold, its attempt is counted and recorded in the same transaction
+        # (under the limit's lock), so that a burst cannot overshoot that limit either.
         with _conflicts():
-            await self.db.execute(
-                f"INSERT INTO payments ({rows.PAYMENT_COLUMNS}) VALUES ({rows.placeholders(16)})",
-                *rows.payment_values(payment),
-            )
+            async with self.db.transaction() as tx:
+                if hold is not None and not await self._take(tx, payment.owner, hold):
+                    raise AttemptLimit(f"{hold.kind} limit of {hold.limit} reached")
+                await tx.execute(
+                    f"INSERT INTO payments ({rows.PAYMENT_COLUMNS})"
+                    f" VALUES ({rows.placeholders(16)})",
+                    *rows.payment_values(payment),
+                )
         return payment
 
+    async def charged_attempts(self, invoice_key: str) -> int:
+        # A processor_ref is set only from the processor's answer: that key holds a charge.
+        count = await self.db.fetchval(
+            "SELECT count(*) FROM payments WHERE invoice_key = ? AND processor_ref <> ''",
+            invoice_key,
+        )
+        return int(count)
+
     async def get_payment(self, owner: str, payment_id: str) -> Payment:
+        owner = _owner(owner)
         row = await self.db.fetchrow(
             f"SELECT {rows.PAYMENT_COLUMNS} FROM payments WHERE id = ? AND owner = ?",
             payment_id,
@@ -294,6 +341,7 @@ class SqlStore:
         return rows.payment(row)
 
     async def list_payments(self, owner: str, limit: int = 100) -> list[Payment]:
+        owner = _owner(owner)
         found = await self.db.fetch(
             f"SELECT {rows.PAYMENT_COLUMNS} FROM payments WHERE owner = ?"
             " ORDER BY created_at DESC, id DESC LIMIT ?",
@@ -320,10 +368,9 @@ class SqlStore:
     ) -> Payment:
         """Set the status. decline_reason and challenge_url describe the new status and are
         replaced (cleared when not given); processor_ref, once known, is kept when not given."""
-        if status not in STATUSES:
-            raise ValueError(f"unknown payment status {status!r}")
+        status = _status(status)
         assignments = ["status = ?", "decline_reason = ?", "challenge_url = ?", "updated_at = ?"]
-        values: list[object] = [status, decline_reason, challenge_url, self._now()]
+        values: list[object] = [status.value, decline_reason, challenge_url, self._now()]
         if processor_ref:
             assignments.append("processor_ref = ?")
             values.append(processor_ref)
@@ -332,10 +379,11 @@ class SqlStore:
                 # Only an open payment moves; a final one may only be re-stated as it is.
                 changed = await tx.execute(
                     f"UPDATE payments SET {', '.join(assignments)} WHERE id = ?"
-                    " AND (status IN ('pending', 'requires_action') OR status = ?)",
+                    f" AND ({_in(OPEN_STATUSES)} OR status = ?)",
                     *values,
                     payment_id,
-                    status,
+                    *OPEN_STATUSES,
+                    status.value,
                 )
                 if not changed:
                     exists = await tx.fetchval(
@@ -350,11 +398,61 @@ class SqlStore:
         assert row is not None  # updated in this very transaction
         return rows.payment(row)
 
+    async def revive_payment(
+        self,
+        payment_id: str,
+        status: str,
+        decline_reason: str,
+        challenge_url: str,
+        processor_ref: str,
+    ) -> Payment | None:
+        """Attach a charge found late to a payment failed as not_received (the only failed
+        payment whose failure was a presumption). None when the payment is not such a one
+        any more, or another payment already carries that charge."""
+        status = _status(status)
+        with _conflicts():  # AlreadyPaid: another payment holds the invoice now
+            async with self.db.transaction() as tx:
+                changed = await tx.execute(
+                    "UPDATE payments SET status = ?, decline_reason = ?, challenge_url = ?,"
+                    " processor_ref = ?, updated_at = ?"
+                    " WHERE id = ? AND status = ? AND decline_reason = ?"
+                    " AND NOT EXISTS (SELECT 1 FROM payments WHERE processor_ref = ?)",
+                    status.value,
+                    decline_reason,
+                    challenge_url,
+                    processor_ref,
+                    self._now(),
+                    payment_id,
+                    PaymentStatus.FAILED.value,
+                    NOT_RECEIVED,
+                    processor_ref,
+                )
+                if not changed:
+                    return None
+                row = await tx.fetchrow(
+                    f"SELECT {rows.PAYMENT_COLUMNS} FROM payments WHERE id = ?", payment_id
+                )
+        assert row is not None  # updated in this very transaction
+        return rows.payment(row)
+
+    async def not_received_payments(self, since: datetime.datetime) -> list[Payment]:
+        """Payments failed as not_received since ``since``, oldest first."""
+        found = await self.db.fetch(
+            f"SELECT {rows.PAYMENT_COLUMNS} FROM payments"
+            " WHERE status = ? AND decline_reason = ? AND updated_at >= ?"
+            " ORDER BY updated_at, id",
+            PaymentStatus.FAILED.value,
+            NOT_RECEIVED,
+            since,
+        )
+        return [rows.payment(row) for row in found]
+
     async def active_payment_for_invoice(self, invoice_key: str) -> Payment | None:
         row = await self.db.fetchrow(
             f"SELECT {rows.PAYMENT_COLUMNS} FROM payments WHERE invoice_key = ?"
-            " AND status IN ('pending', 'requires_action', 'succeeded')",
+            f" AND {_in(ACTIVE_STATUSES)}",
             invoice_key,
+            *ACTIVE_STATUSES,
         )
         return None if row is None else rows.payment(row)
 
@@ -369,7 +467,7 @@ class SqlStore:
             f"SELECT {rows.PAYMENT_COLUMNS} FROM payments"
             f" WHERE status IN ({rows.placeholders(len(statuses))}) AND updated_at < ?"
             " ORDER BY updated_at, id",
-            *statuses,
+            *(_status(s).value for s in statuses),
             older_than,
         )
         return [rows.payment(row) for row in found]
@@ -379,6 +477,7 @@ class SqlStore:
     async def begin_idempotent(
         self, owner: str, key: str, request_hash: str
     ) -> IdempotentResponse | None:
+        owner = _owner(owner)
         now = self._now()
         # Twice at most: on PostgreSQL the row that refused our INSERT may be released
         # before we read it, and then the key is free to claim again.
@@ -437,6 +536,7 @@ class SqlStore:
         finished by a request that took an abandoned claim over, or released) the first
         answer stands and this does nothing: the request finishing now did its work, and
         its own client must still get its answer rather than an error."""
+        owner = _owner(owner)
         await self.db.execute(
             "UPDATE idempotency_keys SET state = 'done', response_status = ?, response_body = ?"
             " WHERE owner = ? AND request_key = ? AND state = 'in_flight'",
@@ -447,6 +547,7 @@ class SqlStore:
         )
 
     async def release_idempotent(self, owner: str, key: str) -> None:
+        owner = _owner(owner)
         # A finished key is kept: its answer must still replay.
         await self.db.execute(
             "DELETE FROM idempotency_keys"
@@ -458,29 +559,48 @@ class SqlStore:
     # --- rate limits and lockouts ---
 
     async def record_attempt(self, owner: str, kind: str, subject: str) -> None:
+        owner = _owner(owner)
         await self.db.execute(_RECORD_ATTEMPT, owner, kind, subject, self._now())
 
     async def take_attempt(
         self, owner: str, kind: str, subject: str, since: datetime.datetime, limit: int
     ) -> bool:
+        owner = _owner(owner)
         # Count and record in one transaction, under a lock per (owner, kind, subject):
         # counting first and recording later let a burst of requests (or two sidecars)
         # all see "under the limit". SQLite's BEGIN IMMEDIATE already serializes writers.
         async with self.db.transaction() as tx:
-            await tx.lock(_attempt_lock(owner, kind, subject))
-            count = await tx.fetchval(_COUNT_ATTEMPTS, owner, kind, subject, since)
-            if int(count) >= limit:
-                return False
-            await tx.execute(_RECORD_ATTEMPT, owner, kind, subject, self._now())
+            return await self._take(tx, owner, Hold(kind, subject, since, limit))
+
+    async def _take(self, tx: Transaction, owner: str, hold: Hold) -> bool:
+        """Inside ``tx``: record the attempt unless the limit is reached; False if it is."""
+        await tx.lock(_attempt_lock(owner, hold.kind, hold.subject))
+        count = await tx.fetchval(_COUNT_ATTEMPTS, owner, hold.kind, hold.subject, hold.since)
+        if int(count) >= hold.limit:
+            return False
+        await tx.execute(_RECORD_ATTEMPT, owner, hold.kind, hold.subject, self._now())
         return True
+
+    async def release_attempt(self, owner: str, kind: str, subject: str) -> None:
+        owner = _owner(owner)
+        # Attempts of one (owner, kind, subject) only count: any one of them will do.
+        await self.db.execute(
+            "DELETE FROM attempts WHERE id = (SELECT max(id) FROM attempts"
+            " WHERE owner = ? AND kind = ? AND subject = ?)",
+            owner,
+            kind,
+            subject,
+        )
 
     async def count_attempts(
         self, owner: str, kind: str, subject: str, since: datetime.datetime
     ) -> int:
+        owner = _owner(owner)
         count = await self.db.fetchval(_COUNT_ATTEMPTS, owner, kind, subject, since)
         return int(count)
 
     async def clear_attempts(self, owner: str, kind: str, subject: str) -> None:
+        owner = _owner(owner)
         await self.db.execute(
             "DELETE FROM attempts WHERE owner = ? AND kind = ? AND subject = ?",
             owner,

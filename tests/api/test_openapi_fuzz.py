@@ -2,7 +2,9 @@
 
 The document is the one the sidecar serves (``document()`` is pure, so it can be
 loaded at import time); the calls go to a real sidecar process on SQLite, with
-the sandbox processor as its own process.
+the sandbox processor as its own process. Every operation is fuzzed twice: with an
+administrator's token (which reaches every endpoint) and with a plain user's (whose
+answers on the admin endpoints, and on everything owner-scoped, differ).
 """
 
 from __future__ import annotations
@@ -25,8 +27,13 @@ from tests.support.procs import free_port, start, stop, wait_http
 schema = schemathesis.openapi.from_dict(json.loads(json.dumps(document())))
 
 
+#: The token subjects: one in [sidecar] admin_subjects (inboxpay init), one not.
+SUBJECTS = {"admin": "admin@localhost", "user": "alice@example.com"}
+
+
 @pytest.fixture(scope="module")
 def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    """The sidecar's base URL, and a bearer token per role of SUBJECTS."""
     root: Path = tmp_path_factory.mktemp("fuzz")
     port, sandbox_port = free_port(), free_port()
     path = init(root, sidecar_port=port, sandbox_port=sandbox_port)
@@ -43,9 +50,13 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dic
         wait_http(f"http://127.0.0.1:{sandbox_port}/healthz")
         wait_http(f"http://127.0.0.1:{port}/healthz")
         issuer = cfg.sidecar.issuers[0]
-        # The admin token reaches every endpoint, admin ones included.
-        token = mint(issuer, load_issuer_key(issuer), cfg.sidecar.audience, "admin@localhost", 900)
-        yield f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
+        key = load_issuer_key(issuer)
+        # Tokens live 900 s, the longest allowed: longer than the run of either role.
+        tokens = {
+            role: mint(issuer, key, cfg.sidecar.audience, sub, 900)
+            for role, sub in SUBJECTS.items()
+        }
+        yield f"http://127.0.0.1:{port}", tokens
     finally:
         stop(app)
         stop(sandbox)
@@ -53,14 +64,18 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dic
     assert "Traceback" not in log, log[-2000:]
 
 
+@pytest.mark.parametrize("role", sorted(SUBJECTS))
 @schema.parametrize()
 @settings(
-    max_examples=30,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-def test_api_conforms(case: schemathesis.Case, sidecar: tuple[str, dict[str, str]]) -> None:
-    base_url, headers = sidecar
+def test_api_conforms(
+    case: schemathesis.Case, sidecar: tuple[str, dict[str, str]], role: str
+) -> None:
+    base_url, tokens = sidecar
+    headers = {"Authorization": f"Bearer {tokens[role]}"}
     # Every default check, except "schema-valid data must be accepted": a schema cannot say
     # that a card must carry a valid signature or a number pass Luhn; those are 4xx by design.
     case.call_and_validate(

@@ -142,6 +142,33 @@ def test_first_payment_then_a_second_visit(pane: PaneSession, world: World) -> N
     assert len(new_charges(world, before)) == 1
 
 
+def test_the_server_judges_the_expiry_and_the_pane_shows_its_error(
+    pane: PaneSession, world: World
+) -> None:
+    user = "kim@example.com"
+    pane.secrets |= {SPACED_VISA}
+    f = pane.open(world.card([user], amount="3.00"), world.token(user))
+    f.get_by_role("button", name="Continue").click()
+    heading(f, "Add a card")
+    fill_new_card(f, SPACED_VISA)
+    expiry = f.get_by_role("textbox", name="Expiry date")
+    # "12/99" is December 1999 to the server (a year is never read 73 years ahead), not
+    # 2099 as a pane guessing "20" + "99" would have it; and 13 is no month.
+    for typed, said in (
+        ("12/99", "This card has expired."),
+        ("13/30", "Enter the expiry date as MM/YY, for example 08/29."),
+    ):
+        expiry.fill(typed)
+        f.get_by_role("button", name="Save and continue").click()
+        expect(f.locator("#add-expiry-error")).to_have_text(said)
+        expect(expiry).to_have_attribute("aria-invalid", "true")
+        expect(expiry).to_be_focused()
+    expiry.fill(f"12 {NEXT_YEAR}")  # sent as 12/YYYY
+    f.get_by_role("button", name="Save and continue").click()
+    heading(f, "Confirm and pay")
+    expect(f.locator("#code-summary")).to_contain_text("Visa ending 4242")
+
+
 def test_declined_card_says_why_and_offers_a_way_back(
     make_pane: Callable[..., PaneSession], world: World
 ) -> None:

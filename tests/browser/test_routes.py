@@ -52,6 +52,8 @@ def test_pane_headers(world: World) -> None:
     for path, kind in (
         ("/pane/", "text/html"),
         ("/pane/pane.js", "text/javascript"),
+        ("/pane/validate.js", "text/javascript"),
+        ("/pane/statuses.js", "text/javascript"),
         ("/pane/pane.css", "text/css"),
     ):
         status, headers, _ = get(world.sidecar + path)
@@ -83,7 +85,7 @@ def test_static_files_keep_the_csp_honest() -> None:
     assert "<style" not in page and " style=" not in page
     assert not re.search(r"\son[a-z]+=", page)
     assert not re.search(r"(src|href)=\"(https?:)?//", page)  # nothing from elsewhere
-    for name in ("pane.js", "demo.js"):
+    for name in ("pane.js", "validate.js", "statuses.js", "demo.js"):
         script = static(name)
         for banned in (
             "console.",

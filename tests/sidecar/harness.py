@@ -25,6 +25,7 @@ from store.pg import free_port
 from inboxpay import config as config_module
 from inboxpay.config import Config
 from inboxpay.init import init
+from inboxpay.keys import load_recipient_key
 from inboxpay.sidecar.app import create_app
 from inboxpay.sidecar.auth import load_issuer_key, mint
 from inboxpay.sidecar.state import SERVICES, Services
@@ -33,7 +34,7 @@ from inboxpay.store.engine import open_store
 from tests.support.cards import sign_card
 
 from . import toml
-from .procs import Sandbox
+from .procs import Sandbox, Sidecar
 
 ORIGIN = "https://mail.example.com"
 ALICE = "alice@example.com"
@@ -170,6 +171,16 @@ def new_key() -> str:
     return "idem-" + uuid.uuid4().hex
 
 
+def two_sidecars(env: Env, tmp_path: Path) -> tuple[Sidecar, Sidecar]:
+    """Two sidecar processes on the env's one database (the second on its own port)."""
+    second = tmp_path / "inboxpay-b.toml"
+    env.edit(lambda d: d["sidecar"].update(listen=f"127.0.0.1:{free_port()}"), second)
+    return (
+        Sidecar(env.config_path, tmp_path / "sidecar-a.log"),
+        Sidecar(second, tmp_path / "sidecar-b.log"),
+    )
+
+
 @dataclass
 class Env:
     """A test's configuration directory, its store URL and the sandbox it pays through."""
@@ -212,6 +223,10 @@ class Env:
     def config(self) -> Config:
         return config_module.load(self.config_path)
 
+    @property
+    def recipient_key(self) -> bytes:
+        return load_recipient_key(self.config.signing.recipient_key_file)
+
     # --- the money, as the processor sees it ---
 
     async def charges(self) -> list[dict[str, Any]]:
@@ -235,6 +250,8 @@ class Env:
         currency: str = "USD",
         partner: str = "xero",
         number: str | None = None,
+        merchant: str = "Wide World Importers",
+        account: str = "ACC-7",
         ttl: int = 30 * 86400,
     ) -> str:
         """An InboxPay-Card value for a new invoice, signed like the milter signs one."""
@@ -242,6 +259,8 @@ class Env:
             self.config,
             recipients,
             partner_id=partner,
+            merchant=merchant,
+            account=account,
             amount=amount,
             currency=currency,
             number=number,

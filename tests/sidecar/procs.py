@@ -7,6 +7,7 @@ leak scan reads afterwards.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -28,6 +29,36 @@ from inboxpay.processor.sandbox import run, settings_from_config
 cfg = config.load(sys.argv[1])
 logs.setup("debug")
 run(settings_from_config(cfg.sandbox, delay=float(sys.argv[2])))
+"""
+
+
+# A sandbox whose charge requests it processes late: each POST /v1/charges, once received,
+# waits until the gate file exists before the sandbox looks at it. The sidecar times out
+# meanwhile, as behind a slow path; the request is still processed once released.
+_GATED_SANDBOX = """
+import asyncio, sys
+from pathlib import Path
+from aiohttp import web
+from inboxpay import config, logs
+from inboxpay.processor.sandbox import create_app, settings_from_config
+from inboxpay.processor.sandbox_settings import parse_listen
+cfg = config.load(sys.argv[1])
+gate = Path(sys.argv[2])
+logs.setup("debug")
+settings = settings_from_config(cfg.sandbox)
+app = create_app(settings)
+
+@web.middleware
+async def late(request, handler):
+    if request.method == "POST" and request.path == "/v1/charges":
+        await request.read()  # received in full: the sidecar may hang up meanwhile
+        while not gate.exists():
+            await asyncio.sleep(0.05)
+    return await handler(request)
+
+app.middlewares.insert(0, late)
+host, port = parse_listen(settings.listen)
+web.run_app(app, host=host, port=port, print=None)
 """
 
 
@@ -106,7 +137,9 @@ def _read(config_path: Path) -> dict[str, Any]:
 class Sandbox(Process):
     """The sandbox processor of a config's ``[sandbox]`` table."""
 
-    def __init__(self, config_path: Path, log_path: Path, delay: float = 0.0) -> None:
+    def __init__(
+        self, config_path: Path, log_path: Path, delay: float = 0.0, gate: Path | None = None
+    ) -> None:
         data = _read(config_path)
         section = data["sandbox"]
         base = config_path.parent
@@ -115,12 +148,18 @@ class Sandbox(Process):
         # The public half, as the config's own [processors.sandbox] names it (init writes both).
         self.public_key_file: Path = base / data["processors"]["sandbox"]["public_key_file"]
         self.ledger_file: Path = base / section["ledger"]
-        if delay:
+        if gate is not None:
+            argv = [sys.executable, "-c", _GATED_SANDBOX, str(config_path), str(gate)]
+        elif delay:
             argv = [sys.executable, "-c", _DELAYED_SANDBOX, str(config_path), str(delay)]
         else:
             argv = [sys.executable, "-m", "inboxpay", "processor-sandbox"]
             argv += ["--config", str(config_path), "--log-level", "debug"]
         super().__init__(argv, f"http://{section['listen']}", log_path)
+
+    def charge_requests_done(self) -> int:
+        """How many charge requests the sandbox has answered (new or replayed), by its log."""
+        return len(re.findall(r'"msg": ?"charge (?:created|replayed)"', self.log_text()))
 
     @property
     def api_key(self) -> str:

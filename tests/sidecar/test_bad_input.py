@@ -18,14 +18,16 @@ LAST_YEAR = datetime.date.today().year - 1
 
 
 def assert_error(r: Reply, status: int, code: str | None = None, what: object = "") -> None:
-    """A 4xx with exactly ``{"error": {"code": str, "message": str}}`` as JSON."""
+    """A 4xx with exactly ``{"error": {"code": str, "message": str}}`` as JSON, and a
+    ``field`` (str) naming the request field at fault when there is one."""
     assert r.status == status, (what, r)
     assert 400 <= r.status < 500, (what, r)
     assert r.headers.get("Content-Type", "").startswith("application/json"), (what, r)
     assert isinstance(r.body, dict) and set(r.body) == {"error"}, (what, r)
     error = r.body["error"]
-    assert set(error) == {"code", "message"}, (what, r)
+    assert set(error) - {"field"} == {"code", "message"}, (what, r)
     assert isinstance(error["code"], str) and isinstance(error["message"], str), (what, r)
+    assert isinstance(error.get("field", ""), str), (what, r)
     if code is not None:
         assert error["code"] == code, (what, r)
 
@@ -63,9 +65,11 @@ WRONG_TYPES: dict[str, list[dict[str, Any]]] = {
         {"name": None},  # null is "missing", and name is required
         {"billing_address": "1 Main St"},
         {"billing_address": {"line1": 1}},
+        {"expiry": 1229},
     ],
     "/v1/payment-methods/": [
         {"exp_month": "1"},
+        {"expiry": ["12", "29"]},
         {"nickname": 7},
         {"billing_address": []},
     ],

@@ -12,11 +12,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from store.pg import free_port, fresh_database
+from store.pg import fresh_database
 
-from .harness import ALICE, BOB, MC_OK, VISA_OK, Api, Env, Reply, new_key
+from .harness import ALICE, BOB, MC_OK, VISA_OK, Api, Env, Reply, new_key, two_sidecars
 from .leaks import assert_no_secrets
-from .procs import Sandbox, Sidecar
+from .procs import Sandbox
 
 pytestmark = pytest.mark.asyncio
 
@@ -93,16 +93,6 @@ def _check_one_success(replies: list[Reply]) -> None:
     assert set(outcomes) <= allowed, outcomes
 
 
-def _two_sidecars(env: Env, tmp_path: Path) -> tuple[Sidecar, Sidecar]:
-    """Two sidecar processes on the env's one database (the second on its own port)."""
-    second = tmp_path / "inboxpay-b.toml"
-    env.edit(lambda d: d["sidecar"].update(listen=f"127.0.0.1:{free_port()}"), second)
-    return (
-        Sidecar(env.config_path, tmp_path / "sidecar-a.log"),
-        Sidecar(second, tmp_path / "sidecar-b.log"),
-    )
-
-
 def _high_limits(data: dict[str, Any]) -> None:
     # 25 attempts per user in one burst; the hourly attempt limit is not what is tested.
     data["limits"] = {"payment_attempts_per_hour": 1000}
@@ -123,7 +113,7 @@ async def test_fifty_concurrent_payments_two_sidecars_one_postgresql(
     async with fresh_database(pg_dsn) as url:
         env = await Env.create(tmp_path, url, shared_sandbox)
         env.edit(_high_limits)
-        first, other = _two_sidecars(env, tmp_path)
+        first, other = two_sidecars(env, tmp_path)
         with first, other:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
                 apis = [Api(session, p.url, env.token) for p in (first, other)]
@@ -180,7 +170,7 @@ async def test_a_burst_never_overshoots_the_hourly_limit_two_sidecars(
     async with fresh_database(pg_dsn) as url:
         env = await Env.create(tmp_path, url, shared_sandbox)
         env.edit(_limit_three)
-        first, other = _two_sidecars(env, tmp_path)
+        first, other = two_sidecars(env, tmp_path)
         with first, other:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
                 apis = [Api(session, p.url, env.token) for p in (first, other)]

@@ -80,11 +80,13 @@ async def test_full_flow_pays_once_and_shows_a_receipt(env: Env) -> None:
         again = await api.verify(ALICE, card)
         assert again.body["status"] == "paid"
         assert again.body["payment"] == {"id": payment_id, "status": "succeeded"}
+        invoice = (await api.services.store.get_payment_any_owner(payment_id)).invoice_key
 
     charges = await env.charges()
     assert len(charges) == 1, charges
     assert (charges[0]["amount_minor"], charges[0]["currency"]) == (123450, "USD")
-    assert charges[0]["idempotency_key"] == processor_key(payment_id)
+    # One key per invoice payment: the invoice's first, as no attempt was declined before.
+    assert charges[0]["idempotency_key"] == processor_key(env.recipient_key, invoice, 0)
 
 
 async def test_declines_lockout_and_a_later_success(env: Env) -> None:
@@ -166,6 +168,7 @@ async def test_three_d_secure_challenge_then_succeeded(env: Env) -> None:
         assert (await api.verify(ALICE, card)).body["status"] == "paid"
         # Reading it again neither changes it nor charges again.
         assert (await api.payment(ALICE, payment_id)).body["status"] == "succeeded"
+        invoice = (await api.services.store.get_payment_any_owner(payment_id)).invoice_key
 
         # A failed challenge declines the payment and frees the invoice for another try.
         other = env.card([ALICE], amount="3.00", currency="EUR")
@@ -185,4 +188,4 @@ async def test_three_d_secure_challenge_then_succeeded(env: Env) -> None:
     charges = await env.charges()
     assert len(charges) == 1, charges
     assert (charges[0]["amount_minor"], charges[0]["currency"]) == (25000, "EUR")
-    assert charges[0]["idempotency_key"] == processor_key(payment_id)
+    assert charges[0]["idempotency_key"] == processor_key(env.recipient_key, invoice, 0)

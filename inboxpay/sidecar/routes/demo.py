@@ -15,6 +15,7 @@ import asyncio
 import email.errors
 import html
 import re
+import urllib.parse
 from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.message import Message
@@ -202,6 +203,22 @@ def _own_origin(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
+def demo_hosts(config: Config) -> frozenset[str]:
+    """The Host headers the demo may be reached with: the listen address and the netloc of
+    each webmail origin (browsers leave a default port out of both Origin and Host)."""
+    sc = config.sidecar
+    listen = f"[{sc.host}]" if ":" in sc.host else sc.host
+    hosts = {f"{listen}:{sc.port}".lower()}
+    hosts.update(urllib.parse.urlsplit(o).netloc.lower() for o in sc.webmail_origins)
+    return frozenset(hosts)
+
+
+def host_allowed(request: web.Request, config: Config) -> bool:
+    # DNS rebinding: a page of attacker.example whose name now resolves to 127.0.0.1 is
+    # same-origin with itself, and its Host header says so. Only our own names pass.
+    return request.headers.get("Host", "").strip().lower() in demo_hosts(config)
+
+
 @routes.get("/demo")
 async def demo_redirect(request: web.Request) -> web.Response:
     raise web.HTTPPermanentRedirect("demo/")
@@ -230,13 +247,18 @@ async def demo_token(request: web.Request) -> web.Response:
     """A short-lived token for ``demo_user``, for the demo page only (same origin)."""
     # Another site's page must not obtain a token through the visitor's browser: browsers
     # label every fetch with Sec-Fetch-Site and cross-origin posts with Origin.
+    config = request.app[CONFIG]
+    if not host_allowed(request, config):
+        raise Forbidden(
+            "the demo token is only given at the sidecar's listen address or a webmail origin",
+            "demo_host_not_allowed",
+        )
     site = request.headers.get("Sec-Fetch-Site")
     origin = request.headers.get("Origin")
     if (site is not None and site != "same-origin") or (
         origin is not None and origin != _own_origin(request)
     ):
         raise Forbidden("the demo token is for the demo page only", "demo_same_origin_only")
-    config = request.app[CONFIG]
     sc = config.sidecar
     for issuer in sc.issuers:
         key = load_issuer_key(issuer)

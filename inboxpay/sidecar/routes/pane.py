@@ -32,7 +32,7 @@ _TYPES = {
 }
 
 #: The assets /pane/ serves. A fixed list, so no request path ever reaches the filesystem.
-PANE_ASSETS = ("pane.js", "pane.css")
+PANE_ASSETS = ("pane.js", "validate.js", "statuses.js", "pane.css")
 
 
 @cache

@@ -8,6 +8,17 @@
 // at all, and every async handler is wrapped so no rejection is ever left unhandled
 // (the browser would log it).
 
+import { OPEN_STATUSES, PaymentStatus } from "./statuses.js";
+import {
+  cardDigits,
+  expiryText,
+  fieldError as serverFieldError,
+  normalizeExpiry,
+  numberLooksValid,
+  securityCodeLength,
+  securityCodeLooksValid,
+} from "./validate.js";
+
 const $ = (id) => document.getElementById(id);
 
 // Who may talk to us comes from the server-rendered <meta>, never from the parent.
@@ -16,7 +27,7 @@ const allowedOrigins = new Set(config.origins);
 const locale = navigator.language || "en";
 const apiBase = new URL("../v1/", location.href);
 
-const OPEN_STATUSES = new Set(["pending", "requires_action"]);
+const OPEN = new Set(OPEN_STATUSES);
 const POLL_MS = 1500;
 // A bank's 3-D Secure page can take a while (an SMS, an app); a slow processor should not.
 const CHALLENGE_POLL_LIMIT_MS = 15 * 60 * 1000;
@@ -46,14 +57,6 @@ const DECLINE_REASONS = {
   processor_unavailable: "The payment processor could not be reached.",
   processor_error: "The payment processor could not complete the payment.",
   not_received: "The payment processor did not receive the payment.",
-};
-
-const ADD_FIELD_CODES = {
-  luhn_failed: ["add-number", "Check the card number: it is not a valid card number."],
-  invalid_number: ["add-number", "Check the card number: it is not a valid card number."],
-  unsupported_brand: ["add-number", "This kind of card is not accepted."],
-  invalid_expiry: ["add-expiry", "Check the expiry date."],
-  expired_card: ["add-expiry", "This card has expired."],
 };
 
 const state = {
@@ -198,7 +201,7 @@ async function api(method, path, body, headers) {
       continue;
     }
     const error = data && typeof data.error === "object" && data.error ? data.error : {};
-    return { status: response.status, body: data, code: error.code || null, message: error.message || "" };
+    return { status: response.status, body: data, code: error.code || null, message: error.message || "", error };
   }
 }
 
@@ -270,10 +273,6 @@ function brandName(brand) {
 
 function cardLabel(method) {
   return `${brandName(method.brand)} ending ${method.last4}`;
-}
-
-function expiryText(month, year) {
-  return `${String(month).padStart(2, "0")}/${String(year).slice(-2)}`;
 }
 
 function addressText(address) {
@@ -466,34 +465,6 @@ function focusFirstInvalid(form) {
   if (first) first.focus();
 }
 
-function luhn(digits) {
-  let sum = 0;
-  for (let i = 0; i < digits.length; i += 1) {
-    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
-    if (i % 2 === 1) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return sum % 10 === 0;
-}
-
-function parseExpiry(text) {
-  const value = text.trim();
-  const match = /^(\d{1,2})\s*\/\s*(\d{2}|\d{4})$/.exec(value) || /^(\d{2})(\d{2})$/.exec(value);
-  if (!match) return null;
-  const month = Number(match[1]);
-  const year = match[2].length === 2 ? 2000 + Number(match[2]) : Number(match[2]);
-  if (month < 1 || month > 12) return null;
-  return { month, year };
-}
-
-function expired({ month, year }) {
-  const now = new Date();
-  return year < now.getFullYear() || (year === now.getFullYear() && month < now.getMonth() + 1);
-}
-
 function defaultCountry() {
   try {
     return new Intl.Locale(locale).maximize().region || "";
@@ -531,18 +502,19 @@ function checkAddress(prefix, address) {
 }
 
 function checkNumber(inputId) {
-  const digits = $(inputId).value.replace(/[\s-]/g, "");
-  if (!/^\d{12,19}$/.test(digits) || !luhn(digits)) {
+  const digits = cardDigits($(inputId).value);
+  if (!numberLooksValid(digits)) {
     fieldError(inputId, "Check the card number: it is not a valid card number.");
   }
   return digits;
 }
 
-function checkExpiry(inputId) {
-  const expiry = parseExpiry($(inputId).value);
-  if (!expiry) fieldError(inputId, "Enter the expiry date as MM/YY, for example 08/29.");
-  else if (expired(expiry)) fieldError(inputId, "This card has expired.");
-  return expiry;
+function showServerFieldError(prefix, reply) {
+  // The server judged the form (expiry above all): its error goes next to its field.
+  const found = serverFieldError(prefix, reply.error);
+  if (!found) return false;
+  fieldError(found[0], found[1]);
+  return true;
 }
 
 function showAdd(first) {
@@ -563,7 +535,7 @@ async function submitAdd(event) {
   const form = $("add-form");
   clearErrors(form);
   const digits = checkNumber("add-number");
-  const expiry = checkExpiry("add-expiry");
+  const expiry = normalizeExpiry($("add-expiry").value);
   const name = $("add-name").value.trim();
   if (!name) fieldError("add-name", "Enter the name on the card.");
   const address = readAddress("add");
@@ -579,8 +551,7 @@ async function submitAdd(event) {
   try {
     reply = await api("POST", "payment-methods", {
       number: digits,
-      exp_month: expiry.month,
-      exp_year: expiry.year,
+      expiry,
       name,
       billing_address: address,
     });
@@ -608,9 +579,7 @@ async function submitAdd(event) {
     await loadWallet("This card is already saved: choose it below.");
     return;
   }
-  const mapped = ADD_FIELD_CODES[reply.code];
-  if (reply.status === 400 && mapped) {
-    fieldError(mapped[0], mapped[1]);
+  if (reply.status === 400 && showServerFieldError("add", reply)) {
     focusFirstInvalid(form);
   } else if (reply.status === 429) {
     formError("add-error", "You have added too many cards today. Try again tomorrow, or use a saved card.");
@@ -647,7 +616,7 @@ function showMethods(message) {
   let checked = false;
   list.replaceChildren();
   for (const method of state.methods) {
-    const isExpired = expired({ month: method.exp_month, year: method.exp_year });
+    const isExpired = method.expired === true; // the server's verdict, in its time zone
     const label = cardLabel(method);
     const radio = element("input", {
       type: "radio",
@@ -752,7 +721,7 @@ async function submitEdit(event) {
   if (state.busy || !state.editing) return;
   const form = $("edit-form");
   clearErrors(form);
-  const expiry = checkExpiry("edit-expiry");
+  const expiry = normalizeExpiry($("edit-expiry").value);
   const address = readAddress("edit");
   checkAddress("edit", address);
   if (form.querySelector('[aria-invalid="true"]')) {
@@ -764,8 +733,7 @@ async function submitEdit(event) {
   let reply;
   try {
     reply = await api("PATCH", `payment-methods/${encodeURIComponent(state.editing.id)}`, {
-      exp_month: expiry.month,
-      exp_year: expiry.year,
+      expiry,
       nickname: $("edit-nickname").value.trim(),
       billing_address: address,
     });
@@ -780,8 +748,7 @@ async function submitEdit(event) {
     $("edit-submit").disabled = false;
   }
   if (reply.status === 400) {
-    if (reply.code === "expired_card" || reply.code === "invalid_expiry") fieldError("edit-expiry", "Check the expiry date.");
-    else formError("edit-error", reply.message || "Check the details and try again.");
+    if (!showServerFieldError("edit", reply)) formError("edit-error", reply.message || "Check the details and try again.");
     focusFirstInvalid(form);
     return;
   }
@@ -836,9 +803,8 @@ async function submitPay(event) {
   const form = $("code-form");
   clearErrors(form);
   const code = $("code-input").value.trim();
-  const length = state.method.brand === "amex" ? 4 : 3;
-  if (!new RegExp(`^\\d{${length}}$`).test(code)) {
-    fieldError("code-input", `Enter the ${length}-digit security code.`);
+  if (!securityCodeLooksValid(code, state.method.brand)) {
+    fieldError("code-input", `Enter the ${securityCodeLength(state.method.brand)}-digit security code.`);
     focusFirstInvalid(form);
     return;
   }
@@ -928,9 +894,9 @@ function payError(reply) {
 function handlePayment(payment) {
   state.payment = payment;
   stopPolling();
-  if (payment.status === "succeeded") showReceipt(payment);
-  else if (payment.status === "declined" || payment.status === "failed") showDeclined(payment);
-  else if (payment.status === "requires_action") showChallenge(payment);
+  if (payment.status === PaymentStatus.SUCCEEDED) showReceipt(payment);
+  else if (payment.status === PaymentStatus.DECLINED || payment.status === PaymentStatus.FAILED) showDeclined(payment);
+  else if (payment.status === PaymentStatus.REQUIRES_ACTION) showChallenge(payment);
   else showProcessing(payment);
 }
 
@@ -986,7 +952,7 @@ function startPolling(paymentId, limitMs, onTimeout) {
       asking = false;
     }
     if (generation !== state.generation || state.pollCheck !== check) return;
-    if (reply && reply.status === 200 && !OPEN_STATUSES.has(reply.body.status)) {
+    if (reply && reply.status === 200 && !OPEN.has(reply.body.status)) {
       handlePayment(reply.body);
       return;
     }
@@ -1055,8 +1021,8 @@ $("challenge-check").addEventListener("click", () => {
   if (state.pollCheck) state.pollCheck();
   else if (state.payment) startPolling(state.payment.id, CHALLENGE_POLL_LIMIT_MS, () => {});
 });
-// Hints as the user goes: a field's error goes away once it is edited, and the number
-// and expiry are checked when the user leaves them (the server still decides).
+// Hints as the user goes: a field's error goes away once it is edited, and the number is
+// checked when the user leaves it (the server still decides; the expiry only it judges).
 for (const input of document.querySelectorAll("input")) {
   input.addEventListener("input", () => {
     if (!input.hasAttribute("aria-invalid")) return;
@@ -1068,11 +1034,6 @@ for (const input of document.querySelectorAll("input")) {
 $("add-number").addEventListener("change", () => {
   if ($("add-number").value.trim()) checkNumber("add-number");
 });
-for (const id of ["add-expiry", "edit-expiry"]) {
-  $(id).addEventListener("change", () => {
-    if ($(id).value.trim()) checkExpiry(id);
-  });
-}
 for (const button of document.querySelectorAll('[data-action="close"]')) {
   button.addEventListener("click", () => post({ type: "inboxpay:close" }));
 }
