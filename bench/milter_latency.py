@@ -4,7 +4,7 @@
 The throughput benchmark's path (a private Postfix relaying to smtp-sink, the same
 mail, DNS and milters), but the load is paced: ``--rate`` messages per second, each
 on a new SMTP connection, in the same 80/20 (``--invoice-share``) mix. For each
-message the client times the end of DATA to Postfix's 250 reply, which comes only
+message the client times the DATA command to Postfix's 250 reply, which comes only
 after every milter has answered at end of message. Configurations run interleaved,
 ``--runs`` times; the figure is each run's p50 and p99, medians over the runs, and
 the difference to the null milter's in the same repetition.
@@ -41,21 +41,13 @@ SENDERS = {s.kind: s for s in traffic.SENDERS}
 
 
 def send_one(port: int, kind: str, raw: bytes) -> float:
-    """One message on its own connection; seconds from the end of DATA to the reply."""
+    """One message on its own connection; seconds from DATA to Postfix's 250 after it."""
     sender = SENDERS[kind]
     with smtplib.SMTP("127.0.0.1", port, local_hostname=sender.helo, timeout=60) as smtp:
         smtp.mail(sender.mail_from)
         smtp.rcpt(traffic.RECIPIENT)
-        code, _ = smtp.putcmd("data") or smtp.getreply()
-        if code != 354:
-            raise RuntimeError(f"DATA: {code}")
-        body = smtplib._fix_eols(raw)  # type: ignore[attr-defined]
-        body = smtplib._quote_periods(body)  # type: ignore[attr-defined]
-        if not body.endswith(b"\r\n"):
-            body += b"\r\n"
-        smtp.send(body + b".\r\n")
         started = time.perf_counter()
-        code, _ = smtp.getreply()
+        code, _ = smtp.data(raw)
         took = time.perf_counter() - started
         if code != 250:
             raise RuntimeError(f"end of DATA: {code}")
