@@ -64,8 +64,8 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from inboxpay import logs
-    from inboxpay.processor.sandbox import run as run_sandbox
-    from inboxpay.processor.sandbox import settings_from_config
+    from inboxpay.processor.sandbox.server import run as run_sandbox
+    from inboxpay.processor.sandbox.settings import settings_from_config
 
     cfg = config.load(args.config)
     if cfg.sandbox is None:

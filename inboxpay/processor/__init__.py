@@ -1,7 +1,7 @@
 """Payment processors: the adapter interface, the v1 wire protocol and its HTTP client,
 and the sandbox processor that implements the protocol with test cards.
 
-The sidecar imports from here; the sandbox lives in :mod:`inboxpay.processor.sandbox`
+The sidecar imports from here; the sandbox is the package :mod:`inboxpay.processor.sandbox`
 and is imported only by the ``processor-sandbox`` command and tests.
 """
 

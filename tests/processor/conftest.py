@@ -6,8 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from inboxpay.processor.keys import generate_api_key, generate_processor_key, load_public_jwk
-from inboxpay.processor.sandbox import public_jwk_of
+from inboxpay.processor.keys import (
+    generate_api_key,
+    generate_processor_key,
+    load_public_jwk,
+    public_jwk_of,
+)
 
 from .helpers import Keys
 from .sandboxproc import SandboxProcess

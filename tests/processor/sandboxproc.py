@@ -19,7 +19,8 @@ _SCRIPT = """
 import json, os, sys
 from pathlib import Path
 from inboxpay import logs
-from inboxpay.processor.sandbox import SandboxSettings, run
+from inboxpay.processor.sandbox.server import run
+from inboxpay.processor.sandbox.settings import SandboxSettings
 a = json.loads(sys.argv[1])
 logs.setup("debug")
 run(SandboxSettings(

@@ -16,8 +16,8 @@ from inboxpay.processor.keys import (
     load_processor_key,
     load_public_jwk,
     load_public_jwk_file,
+    public_jwk_of,
 )
-from inboxpay.processor.sandbox import public_jwk_of
 
 
 def test_generate_and_load(tmp_path: Path) -> None:

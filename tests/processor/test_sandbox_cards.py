@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from inboxpay.processor.protocol import ChargeStatus
-from inboxpay.processor.sandbox_cards import decide, luhn_ok
+from inboxpay.processor.sandbox.cards import decide, luhn_ok
 
 from .helpers import card
 

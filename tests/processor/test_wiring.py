@@ -11,8 +11,9 @@ import pytest
 
 from inboxpay.errors import ConfigError
 from inboxpay.processor.client import open_processor
+from inboxpay.processor.keys import public_jwk_of
 from inboxpay.processor.protocol import ChargeStatus
-from inboxpay.processor.sandbox import public_jwk_of, settings_from_config
+from inboxpay.processor.sandbox.settings import settings_from_config
 
 from .helpers import Keys, card, request
 from .sandboxproc import SandboxProcess

@@ -47,7 +47,7 @@ NEXT_YEAR = datetime.date.today().year + 3
 GOOD_CODE = "731"
 WRONG_CODE = "000"
 
-#: Sandbox test cards (see inboxpay/processor/sandbox_cards.py).
+#: Sandbox test cards (see inboxpay/processor/sandbox/cards.py).
 VISA_OK = "4242424242424242"
 MC_OK = "5555555555554444"
 DECLINE = "4000000000000002"

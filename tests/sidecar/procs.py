@@ -25,7 +25,8 @@ import aiohttp
 _DELAYED_SANDBOX = """
 import sys
 from inboxpay import config, logs
-from inboxpay.processor.sandbox import run, settings_from_config
+from inboxpay.processor.sandbox.server import run
+from inboxpay.processor.sandbox.settings import settings_from_config
 cfg = config.load(sys.argv[1])
 logs.setup("debug")
 run(settings_from_config(cfg.sandbox, delay=float(sys.argv[2])))
@@ -40,8 +41,8 @@ import asyncio, sys
 from pathlib import Path
 from aiohttp import web
 from inboxpay import config, logs
-from inboxpay.processor.sandbox import create_app, settings_from_config
-from inboxpay.processor.sandbox_settings import parse_listen
+from inboxpay.processor.sandbox.server import create_app
+from inboxpay.processor.sandbox.settings import parse_listen, settings_from_config
 cfg = config.load(sys.argv[1])
 gate = Path(sys.argv[2])
 logs.setup("debug")

@@ -99,7 +99,7 @@ async def test_declines_lockout_and_a_later_success(env: Env) -> None:
 
         r = await api.pay(ALICE, card, declining)
         assert r.status == 201, r
-        # The sandbox's code for 4000 0000 0000 0002 (sandbox_cards.DECLINES).
+        # The sandbox's code for 4000 0000 0000 0002 (sandbox.cards.DECLINES).
         assert (r.body["status"], r.body["decline_reason"]) == ("declined", "generic_decline")
 
         r = await api.pay(ALICE, card, broke)

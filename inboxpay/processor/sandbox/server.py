@@ -1,7 +1,7 @@
 """The sandbox processor: a separate process that speaks protocol v1 with test cards.
 
 It holds its own P-256 private key (the sidecar only ever has the public half), opens
-each payment method in memory, decides with :mod:`sandbox_cards`, and writes the charge
+each payment method in memory, decides with :mod:`.cards`, and writes the charge
 to its own ledger before answering. ``delay`` holds every charge answer back *after*
 the charge is written, which is the hard case for a client: the money moved and the
 answer is late, so the client times out and must find the charge by its key.
@@ -30,10 +30,10 @@ from inboxpay.processor.protocol import (
     is_http_url,
     origin_of,
 )
-from inboxpay.processor.sandbox_cards import decide
-from inboxpay.processor.sandbox_ledger import Ledger, StoredCharge, new_charge_id, now
-from inboxpay.processor.sandbox_page import challenge_page, message_page, security_headers
-from inboxpay.processor.sandbox_settings import (
+from inboxpay.processor.sandbox.cards import decide
+from inboxpay.processor.sandbox.ledger import Ledger, StoredCharge, new_charge_id, now
+from inboxpay.processor.sandbox.page import challenge_page, message_page, security_headers
+from inboxpay.processor.sandbox.settings import (
     SandboxSettings,
     parse_listen,
     settings_from_config,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from inboxpay.processor.errors import IdempotencyKeyReused, LedgerError
 from inboxpay.processor.protocol import CardSecret, ChargeStatus
-from inboxpay.processor.sandbox_cards import AUTHENTICATION_FAILED
+from inboxpay.processor.sandbox.cards import AUTHENTICATION_FAILED
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 
 from inboxpay.currency import format_minor
-from inboxpay.processor.sandbox_ledger import StoredCharge
+from inboxpay.processor.sandbox.ledger import StoredCharge
 
 
 def security_headers(redirect_origin: str | None = None) -> dict[str, str]:
