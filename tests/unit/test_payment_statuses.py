@@ -10,6 +10,7 @@ from typing import Any
 
 from inboxpay.sidecar.openapi import document
 from inboxpay.sidecar.panejs import statuses_js
+from inboxpay.sidecar.routes.pane import PANE_MODULES
 from inboxpay.store.model import ACTIVE_STATUSES, OPEN_STATUSES, PaymentStatus
 
 ALL = [s.value for s in PaymentStatus]
@@ -43,9 +44,12 @@ def test_the_panes_statuses_js_is_generated_from_the_enum() -> None:
 
 
 def test_the_pane_spells_no_payment_status_itself() -> None:
-    pane = resources.files("inboxpay.sidecar").joinpath("static", "pane.js").read_text("utf-8")
-    assert 'from "./statuses.js"' in pane
+    static = resources.files("inboxpay.sidecar").joinpath("static")
+    pay = static.joinpath("pay.js").read_text("utf-8")
+    assert 'from "./statuses.js"' in pay
     # (sendResult's "succeeded" and "pending" are the embedding protocol's words.)
     spelled = "|".join(s.value for s in PaymentStatus)
-    assert not re.search(rf'status\s*[!=]==\s*"({spelled})"', pane)
-    assert not re.search(rf'\[\s*"({spelled})"', pane)
+    for name in PANE_MODULES:
+        if name != "statuses.js":
+            script = static.joinpath(name).read_text("utf-8")
+            assert not re.search(rf'status\s*[!=]==\s*"({spelled})"', script), name

@@ -1,6 +1,6 @@
 """The task pane webmail embeds: ``/pane/`` and its assets, under a strict CSP.
 
-The pane is static HTML, CSS and one JavaScript module from ``inboxpay/sidecar/static/``;
+The pane is static HTML, CSS and JavaScript modules from ``inboxpay/sidecar/static/``;
 the only thing rendered per request is a ``<meta>`` that tells the script which webmail
 origins may talk to it and which invoice hosts each partner allows. The pane must learn
 those from us, never from the parent it is checking. The embedding protocol is in
@@ -31,8 +31,23 @@ _TYPES = {
     "css": "text/css",
 }
 
+#: The pane's JavaScript modules: pane.js, the entry point, imports the others.
+PANE_MODULES = (
+    "pane.js",
+    "api.js",
+    "config.js",
+    "embed.js",
+    "ui.js",
+    "review.js",
+    "wallet.js",
+    "pay.js",
+    "result.js",
+    "validate.js",
+    "statuses.js",
+)
+
 #: The assets /pane/ serves. A fixed list, so no request path ever reaches the filesystem.
-PANE_ASSETS = ("pane.js", "validate.js", "statuses.js", "pane.css")
+PANE_ASSETS = (*PANE_MODULES, "pane.css")
 
 
 @cache
