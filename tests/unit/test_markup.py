@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -525,26 +524,54 @@ def test_remove_blocks_rejects_spans_outside_the_html() -> None:
 # --- cost on hostile input ---------------------------------------------------------------
 
 
+MICRODATA_INVOICE = '<div itemscope itemtype="https://schema.org/Invoice">'
+
+
+# Each runs in linear time (a quadratic parser would not finish within the suite's run);
+# what is asserted is what the scan finds in them.
 @pytest.mark.parametrize(
-    "hostile",
+    "filler",
     [
-        "<div>" * 200_000 + ld(INVOICE),
-        '<div itemscope itemtype="https://schema.org/Invoice">' + "<div itemprop=x>" * 100_000,
+        "<div>" * 200_000,
         '<div itemscope itemtype="https://schema.org/Invoice">'
         + "<span itemprop=x>y" * 5_000
         + "</span>" * 5_000,
-        "<p>" + "<b>" * 1000 + "<div>" * 100_000 + ld(INVOICE),
-        "<" * 1_000_000 + ld(INVOICE),
-        "<a " + "x=" * 500_000 + ">" + ld(INVOICE),
-        "<!--" + "-" * 1_000_000 + ld(INVOICE),
-        '<script type="application/ld+json">' + " " * 2_000_000 + "{}</script>",
-        "<ul>" + "<li>" * 100_000 + "</ul>" * 1000 + ld(INVOICE),
+        "<p>" + "<b>" * 1000 + "<div>" * 100_000,
+        "<" * 1_000_000,
+        "<a " + "x=" * 500_000 + ">",
+        "<ul>" + "<li>" * 100_000 + "</ul>" * 1000,
     ],
 )
-def test_hostile_html_is_linear(hostile: str) -> None:
-    started = time.perf_counter()
-    find_payment_markup(hostile)
-    assert time.perf_counter() - started < 5
+def test_hostile_html_before_an_invoice_still_yields_the_invoice(filler: str) -> None:
+    hostile = filler + ld(INVOICE)
+    [block] = [b for b in find_payment_markup(hostile) if b.kind == "invoice"]
+    assert (block.start, block.end) == (len(filler), len(hostile))
+    assert block.data == INVOICE
+
+
+def test_hostile_microdata_is_capped() -> None:
+    nested = MICRODATA_INVOICE + "<div itemprop=x>" * 100_000
+    block = only(nested)
+    assert (block.kind, block.start, block.end) == ("microdata", 0, len(nested))
+    assert block.data == {"@type": "Invoice", "x": [""] * 500}  # _MAX_PROPERTIES values
+    spans = MICRODATA_INVOICE + "<span itemprop=x>y" * 5_000 + "</span>" * 5_000
+    block = only(spans)
+    assert (block.kind, block.start, block.end) == ("microdata", 0, len(spans))
+    values = block.data["x"]
+    assert isinstance(values, list) and len(values) == 500
+    assert all(isinstance(v, str) and v.startswith("y") for v in values)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        '<script type="application/ld+json">' + " " * 2_000_000 + "{}</script>",
+        "<!--" + "-" * 1_000_000 + ld(INVOICE),
+    ],
+)
+def test_hostile_html_with_no_invoice_to_find_yields_nothing(hostile: str) -> None:
+    # An empty object is no invoice; an unclosed comment hides the invoice after it.
+    assert find_payment_markup(hostile) == []
 
 
 def test_large_realistic_html() -> None:
@@ -553,6 +580,5 @@ def test_large_realistic_html() -> None:
         "<p>Your", "<table>" + row * 150_000 + "</table><p>Your"
     )
     assert len(html) > 10_000_000
-    started = time.perf_counter()
-    assert only(html).kind == "microdata"
-    assert time.perf_counter() - started < 10
+    block = only(html)
+    assert (block.kind, block.data["identifier"]) == ("microdata", "NW-2026-0117")
