@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.procs import free_port as free_port
+
 
 def require_program(name: str, hint: str) -> str:
     """The absolute path of a program the harness cannot run without.
@@ -21,21 +23,6 @@ def require_program(name: str, hint: str) -> str:
     if path is None:
         pytest.fail(f"{name} not found: {hint}", pytrace=False)
     return path
-
-
-def free_port() -> int:
-    """A port free for both TCP and UDP on 127.0.0.1 (dnsmasq needs both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError("no free port on 127.0.0.1")
 
 
 def tail(path: Path, lines: int = 30) -> str:

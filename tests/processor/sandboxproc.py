@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+
+from tests.support.procs import free_port as free_port
 
 # The process the CLI would run, minus the config file: settings come as JSON in argv,
 # the API key in the environment (not on a command line that ps shows).
@@ -32,12 +33,6 @@ run(SandboxSettings(
     delay=a["delay"],
 ))
 """
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class SandboxProcess:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -24,6 +23,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+
+from tests.support.procs import free_port as free_port
 
 ENV_DSN = "INBOXPAY_TEST_PG_DSN"
 SERVER_USER = "postgres"
@@ -65,12 +66,6 @@ def find_bindir() -> Path:
     raise ClusterError(
         "PostgreSQL server programs (initdb, pg_ctl) not found: apt-get install postgresql"
     )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class _Runner:
