@@ -36,7 +36,16 @@ def test_health(sandbox: SandboxProcess, keys: Keys) -> None:
     async def steps(c: ProcessorClient) -> None:
         await c.ping()
 
-    drive(sandbox.base_url, keys, steps)
+    drive(sandbox.base_url, keys, steps)  # raises ProcessorUnavailable unless 200
+
+    async def healthz() -> tuple[int, object]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{sandbox.base_url}/healthz") as reply,
+        ):
+            return reply.status, await reply.json()
+
+    assert asyncio.run(healthz()) == (200, {"status": "ok"})
 
 
 @pytest.mark.parametrize(

@@ -66,8 +66,14 @@ async def test_migrate_refuses_a_newer_database(store: SqlStore) -> None:
         await store.migrate()
 
 
-async def test_ping(store: SqlStore) -> None:
-    await store.ping()
+async def test_ping(open_stores: StoreFactory) -> None:
+    # It asks the database itself, not the schema: a store not yet migrated answers too,
+    # and one whose connection is closed does not.
+    store = await open_stores(migrated=False)
+    assert await store.ping() is None
+    await store.close()
+    with pytest.raises(Exception, match=r"connection|closed"):
+        await store.ping()
 
 
 # --- organizations ---
