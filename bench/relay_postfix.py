@@ -1,6 +1,6 @@
 """A private Postfix that relays everything to smtp-sink, tuned for 20 parallel sessions.
 
-It is the e2e harness's private Postfix (``inboxpay/devmta.py``, which
+It is the e2e harness's private Postfix (``inboxpay/dev/mta.py``, which
 ``tests/e2e/postfix.py`` wraps: layout, start, stop, log reading, the shipped
 milter snippet with its socket replaced) with only main.cf (relay instead of
 Maildir delivery, throughput settings, milter or none) and master.cf (an smtp
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inboxpay.devmta import DevMta, milter_snippet
+from inboxpay.dev.mta import DevMta, milter_snippet
 
 # The development MTA's services, plus the SMTP client that relays to smtp-sink.
 # No chroot anywhere (as there): smtpd must reach the milter's unix socket by its path.
@@ -99,7 +99,7 @@ smtp_destination_rate_delay = 0
             return base
         return (
             base
-            + "\n# --- config/postfix/main.cf.snippet ---\n"
+            + "\n# --- inboxpay/data/postfix/main.cf.snippet ---\n"
             + milter_snippet(self.postfix_milter, self.snippet)
         )
 

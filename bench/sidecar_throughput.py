@@ -57,7 +57,7 @@ from bench.cpu import tree_seconds  # noqa: E402
 from inboxpay import config as config_module  # noqa: E402
 from inboxpay.card import CardSigner  # noqa: E402
 from inboxpay.config import Config  # noqa: E402
-from inboxpay.init import init  # noqa: E402
+from inboxpay.dev.init import init  # noqa: E402
 from inboxpay.keys import kid_of, load_recipient_key, load_signing_key  # noqa: E402
 from inboxpay.sidecar.auth import load_issuer_key, mint  # noqa: E402
 from tests.sidecar.procs import Process  # noqa: E402

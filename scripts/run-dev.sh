@@ -55,7 +55,7 @@ if [ -n "$mta" ]; then
   fi
 fi
 
-attached="attach Postfix with config/postfix/main.cf.snippet"
+attached="attach Postfix with inboxpay/data/postfix/main.cf.snippet"
 [ -z "$mta" ] || attached="attached to the development MTA below"
 cat <<MSG
 InboxPay is running from $CONFIG:

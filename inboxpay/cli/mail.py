@@ -25,7 +25,7 @@ def cmd_milter(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from inboxpay.init import init
+    from inboxpay.dev.init import init
 
     path = init(Path(args.dir), args.authserv_id)
     print(f"wrote {path} and keys in {path.parent / 'keys'}")

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from inboxpay import addresses, config
 from inboxpay.cli.common import EXIT_OK, Subparsers, boolean, command, config_arg
-from inboxpay.devmta import DEFAULT_LISTEN
+from inboxpay.dev import DEFAULT_MTA_LISTEN
 from inboxpay.errors import ConfigError, InboxPayError
 from inboxpay.store.api import Store
 from inboxpay.store.model import NotFound, Payment
@@ -234,7 +234,7 @@ def cmd_payments_show(args: argparse.Namespace) -> int:
 
 
 def cmd_send_sample(args: argparse.Namespace) -> int:
-    from inboxpay import sample
+    from inboxpay.dev import sample
 
     cfg = config.load(args.config)
     key_file = cfg.path.parent / "keys" / "sample-dkim.pem"
@@ -255,7 +255,7 @@ def cmd_send_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_dev_mta(args: argparse.Namespace) -> int:
-    from inboxpay import devmta
+    from inboxpay.dev import mta as devmta
 
     cfg = config.load(args.config)
     if os.geteuid() != 0:
@@ -344,9 +344,9 @@ def register(sub: Subparsers, keys: Subparsers) -> None:
     config_arg(p)
     p.add_argument(
         "--listen",
-        default=DEFAULT_LISTEN,
+        default=DEFAULT_MTA_LISTEN,
         metavar="HOST:PORT",
-        help=f"where smtpd listens (loopback only; default {DEFAULT_LISTEN})",
+        help=f"where smtpd listens (loopback only; default {DEFAULT_MTA_LISTEN})",
     )
     p.add_argument(
         "--rcpt",

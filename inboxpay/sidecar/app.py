@@ -20,7 +20,7 @@ from inboxpay.sidecar.metered import MeteredProcessor
 from inboxpay.sidecar.metrics import METRICS, Metrics
 from inboxpay.sidecar.middleware import cors_middleware, error_middleware
 from inboxpay.sidecar.paying import PayContext, PaymentService
-from inboxpay.sidecar.routes import admin, cards, demo, meta, pane, payments, wallet
+from inboxpay.sidecar.routes import admin, cards, meta, pane, payments, wallet
 from inboxpay.sidecar.state import CONFIG, SERVICES, Services
 from inboxpay.sidecar.wallet import Wallet
 from inboxpay.store.engine import open_store
@@ -116,6 +116,8 @@ def create_app(config: Config) -> web.Application:
     for module in (meta, cards, wallet, payments, admin, pane):
         app.add_routes(module.routes)
     if config.sidecar.demo_maildir is not None:  # development only: docs/embedding.md
+        from inboxpay.dev import demo
+
         app.add_routes(demo.routes)
     return app
 

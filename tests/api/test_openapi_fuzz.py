@@ -19,7 +19,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from inboxpay import config
-from inboxpay.init import init
+from inboxpay.dev.init import init
 from inboxpay.sidecar.auth import load_issuer_key, mint
 from inboxpay.sidecar.openapi import document
 from tests.support.procs import free_port, start, stop, wait_http

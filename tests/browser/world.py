@@ -20,7 +20,7 @@ from typing import Any
 from inboxpay import config as config_module
 from inboxpay.card import fold
 from inboxpay.config import Config
-from inboxpay.init import init
+from inboxpay.dev.init import init
 from inboxpay.sidecar.auth import load_issuer_key, mint
 from tests.support.cards import sign_card
 from tests.support.procs import free_port, start, stop, wait_http
@@ -29,7 +29,7 @@ DEMO_USER = "you@localhost"
 MERCHANT = "Wide World Importers"
 NEXT_YEAR = datetime.date.today().year + 3
 
-#: Sandbox test cards (inboxpay/processor/sandbox_cards.py).
+#: Sandbox test cards (inboxpay/processor/sandbox/cards.py).
 VISA_OK = "4242424242424242"
 DECLINE = "4000000000000002"
 THREE_DS = "4000002500003155"

@@ -21,9 +21,10 @@ from e2e.procs import accepts_tcp, free_port, process_exited, stop, tail, wait_u
 from e2e.session import running_milter, work_dir
 from sidecar.procs import Sidecar
 
-from inboxpay import cli, devmta
+from inboxpay import cli
 from inboxpay.config import load
-from inboxpay.init import DEMO_MAILDIR, DEMO_USER, init
+from inboxpay.dev import mta as devmta
+from inboxpay.dev.init import DEMO_MAILDIR, DEMO_USER, init
 
 from .world import ConfiguredMilter
 

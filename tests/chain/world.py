@@ -1,6 +1,6 @@
 """The whole chain with real components, from one config:
 
-dnsmasq with the e2e test zones -> a private Postfix (inboxpay/devmta.py) with the real
+dnsmasq with the e2e test zones -> a private Postfix (inboxpay/dev/mta.py) with the real
 ``inboxpay milter`` process attached -> Maildirs -> the sidecar process on PostgreSQL,
 paying through the sandbox processor process -> the demo inbox and the test webmail,
 opened in headless Chromium by the tests.
@@ -37,7 +37,7 @@ from sidecar.toml import dumps
 from inboxpay import config as config_module
 from inboxpay import keys
 from inboxpay.card import CardVerifier
-from inboxpay.init import init
+from inboxpay.dev.init import init
 
 #: The demo inbox's user: an address of the e2e world that Postfix delivers to a Maildir.
 DEMO_USER = BOB

@@ -1,17 +1,18 @@
-"""The e2e suite's private Postfix: ``inboxpay/devmta.py`` with the harness's conventions.
+"""The e2e suite's private Postfix: ``inboxpay/dev/mta.py`` with the harness's conventions.
 
 Everything (config, queue, data, log under ``postfix/``; Maildirs under ``mail/``) lives in
 the test's work directory, smtpd listens on 127.0.0.1 only, and the milter is reached on
-127.0.0.1 at the port the test gives. The generic logic is in :mod:`inboxpay.devmta`,
+127.0.0.1 at the port the test gives. The generic logic is in :mod:`inboxpay.dev.mta`,
 which ``inboxpay dev-mta`` runs for development.
 """
 
 from __future__ import annotations
 
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from inboxpay import devmta
-from inboxpay.devmta import DevMta, milter_warnings
+from inboxpay.dev import mta as devmta
+from inboxpay.dev.mta import DevMta, milter_warnings
 
 from .procs import require_program
 
@@ -20,7 +21,7 @@ SNIPPET = devmta.SNIPPET
 __all__ = ["SNIPPET", "PrivatePostfix", "milter_snippet", "milter_warnings"]
 
 
-def milter_snippet(milter_port: int, snippet: Path = SNIPPET) -> str:
+def milter_snippet(milter_port: int, snippet: Traversable = SNIPPET) -> str:
     """The shipped snippet with only the milter socket replaced by the test's."""
     return devmta.milter_snippet(f"inet:127.0.0.1:{milter_port}", snippet)
 

@@ -17,7 +17,7 @@ from joserfc.jwk import OKPKey
 
 from inboxpay.card import CardVerifier, recipient_hash
 from inboxpay.config import load
-from inboxpay.init import init
+from inboxpay.dev.init import init
 from inboxpay.keys import kid_of, load_recipient_key, load_signing_key, public_jwk
 
 from . import checks, rawmime

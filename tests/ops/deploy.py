@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from inboxpay import config as config_module
-from inboxpay.init import init
+from inboxpay.dev.init import init
 
 from . import units
 from .confine import Spec

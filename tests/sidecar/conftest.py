@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 from store.pg import free_port, fresh_database
 
-from inboxpay.init import init
+from inboxpay.dev.init import init
 
 from .harness import Env
 from .procs import Sandbox

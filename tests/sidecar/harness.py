@@ -24,7 +24,7 @@ from store.pg import free_port
 
 from inboxpay import config as config_module
 from inboxpay.config import Config
-from inboxpay.init import init
+from inboxpay.dev.init import init
 from inboxpay.keys import load_recipient_key
 from inboxpay.sidecar.app import create_app
 from inboxpay.sidecar.auth import load_issuer_key, mint

@@ -10,7 +10,7 @@ import pytest
 
 from inboxpay import config
 from inboxpay.card import CardError
-from inboxpay.init import init
+from inboxpay.dev.init import init
 from inboxpay.sidecar.cardkeys import CardKeys
 from inboxpay.signing_keys import rotate
 from tests.support.cards import sign_card

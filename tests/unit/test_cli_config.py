@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from inboxpay import cli
-from inboxpay.init import init
+from inboxpay.dev.init import init
 
 PREFIX = "inboxpay: config error: "
 

@@ -9,7 +9,7 @@ import pytest
 
 from inboxpay import cli, config
 from inboxpay.config import DEFAULT_PARTNERS
-from inboxpay.init import init
+from inboxpay.dev.init import init
 
 HAND_WRITTEN = """\
 # Hand-written config for mx1.

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from inboxpay import cli, config
+from inboxpay.dev.init import init
 from inboxpay.errors import ConfigError
-from inboxpay.init import init
 
 CONTRACT = """
 [milter]

@@ -19,9 +19,9 @@ from inboxpay import config
 from inboxpay.auth.dkim import DkimResult
 from inboxpay.auth.dmarc import Alignment
 from inboxpay.auth.spf import SpfResult
+from inboxpay.dev.init import init
 from inboxpay.dns import CachingResolver
 from inboxpay.errors import ConfigError
-from inboxpay.init import init
 from inboxpay.milter.decide import Action, Reason, Skip, Verdict
 from inboxpay.milter.edits import Edits
 from inboxpay.milter.facts import Evidence, MessageFacts

@@ -11,7 +11,7 @@ import pytest
 
 from inboxpay import cli, config
 from inboxpay.atomicfile import stamp
-from inboxpay.init import init
+from inboxpay.dev.init import init
 from inboxpay.keys import kid_of, load_signing_key
 from inboxpay.milter.reload import Reloader, stamps
 from inboxpay.milter.server import Runtime

@@ -16,8 +16,8 @@ import pytest
 from inboxpay import atomicfile, cli, config
 from inboxpay.card import CardError, CardSigner
 from inboxpay.config import SigningConfig
+from inboxpay.dev.init import init
 from inboxpay.errors import ConfigError
-from inboxpay.init import init
 from inboxpay.keys import generate_signing_key, kid_of, load_signing_key
 from inboxpay.signing_keys import DAY, load_signing_keys, rotate
 

@@ -245,5 +245,5 @@ def send(raw: bytes, to: str, host: str, port: int) -> None:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise SampleError(
             f"could not submit to the MTA at {host}:{port} ({reason}). Attach the milter to a "
-            "local Postfix (config/postfix/main.cf.snippet) or pass --smtp HOST:PORT."
+            "local Postfix (inboxpay/data/postfix/main.cf.snippet) or pass --smtp HOST:PORT."
         ) from None

@@ -21,6 +21,8 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 from aiohttp import web
@@ -219,6 +221,12 @@ def host_allowed(request: web.Request, config: Config) -> bool:
     return request.headers.get("Host", "").strip().lower() in demo_hosts(config)
 
 
+@cache
+def asset(name: str) -> str:
+    """One of :data:`DEMO_ASSETS`, from this package's static folder (read once)."""
+    return resources.files("inboxpay.dev").joinpath("static", name).read_text("utf-8")
+
+
 @routes.get("/demo")
 async def demo_redirect(request: web.Request) -> web.Response:
     raise web.HTTPPermanentRedirect("demo/")
@@ -239,7 +247,7 @@ async def demo_asset(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name not in DEMO_ASSETS:
         raise web.HTTPNotFound()
-    return static_response(name, demo_policy())
+    return static_response(name, demo_policy(), asset(name))
 
 
 @routes.post("/demo/token")

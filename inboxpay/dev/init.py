@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from inboxpay import devmta, sample
 from inboxpay.config import DEFAULT_PARTNERS, Partner
+from inboxpay.dev import mta, sample
 from inboxpay.errors import ConfigError
 from inboxpay.keys import generate_recipient_key, generate_signing_key
 from inboxpay.processor.keys import generate_api_key, generate_processor_key, public_jwk_of
@@ -21,7 +21,7 @@ def _list(values: tuple[str, ...]) -> str:
 
 #: The demo inbox's user, and the Maildir `inboxpay dev-mta` delivers that user's mail to.
 DEMO_USER = "you@localhost"
-DEMO_MAILDIR = f"{devmta.MAIL_FOLDER}/{DEMO_USER}"
+DEMO_MAILDIR = f"{mta.MAIL_FOLDER}/{DEMO_USER}"
 
 #: The development sender of `inboxpay send-sample`, authenticated by [[dns.static]]; its
 #: public key vouches for `send-sample --format signed-action-request`.
