@@ -2,7 +2,8 @@
 
 :class:`inboxpay.processor.client.ProcessorClient` speaks the v1 wire protocol (the
 sandbox and any processor that implements it); an adapter for a processor with its own
-API implements this Protocol and raises the same errors with the same meaning.
+API implements this Protocol and raises the same errors with the same meaning
+(docs/processor-protocol.md, "An adapter for a real processor").
 """
 
 from __future__ import annotations

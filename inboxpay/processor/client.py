@@ -1,4 +1,4 @@
-"""The sidecar's adapter for processors that speak the v1 wire protocol (see protocol.py).
+"""The sidecar's adapter for processors that speak the v1 protocol (docs/processor-protocol.md).
 
 aiohttp and asyncio errors become the processor error tree in one place, :meth:`_send`;
 HTTP statuses become it in :meth:`_fail`. What the caller must know is whether anything
