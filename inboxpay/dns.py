@@ -167,12 +167,15 @@ class BudgetedResolver:
     is spent, lookups fail as temporary errors and the message goes on without a card.
     """
 
-    def __init__(self, base: CachingResolver, budget: float) -> None:
+    def __init__(
+        self, base: CachingResolver, budget: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._base = base
-        self._deadline = time.monotonic() + budget
+        self._clock = clock
+        self._deadline = clock() + budget
 
     def lookup(self, name: str, rdtype: str) -> list[Record]:
-        remaining = self._deadline - time.monotonic()
+        remaining = self._deadline - self._clock()
         if remaining <= 0:
             raise DNSError(f"DNS budget for this message spent before {rdtype} {name}")
         return self._base.lookup(name, rdtype, timeout=min(remaining, self._base._timeout))

@@ -63,7 +63,6 @@ class ConfiguredMilter(MilterProcess):
     def __init__(self, config: Path, port: int, dns_port: int) -> None:
         super().__init__(config.parent, port, AUTHSERV_ID, dns_port)
         self.config = config
-        self.mode = "real"  # never the stand-in, whatever INBOXPAY_E2E_MILTER says
 
     def write_config(self) -> CardKeys:
         return card_keys_of(self.config)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -18,10 +17,6 @@ from inboxpay.card import CardVerifier
 from .procs import accepts_tcp, process_exited, stop, tail, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-NULL_MILTER = Path(__file__).resolve().parent / "null_milter.py"
-# "real" runs `python -m inboxpay milter`; "null" runs the stand-in that only adds
-# a header, for working on the harness while the milter is being written.
-MODE_ENV = "INBOXPAY_E2E_MILTER"
 
 PARTNERS_TOML = """\
 [[partners]]
@@ -47,13 +42,6 @@ class CardKeys:
 
     verifier: CardVerifier
     recipient_key: bytes
-
-
-def milter_mode() -> str:
-    mode = os.environ.get(MODE_ENV, "real")
-    if mode not in ("real", "null"):
-        raise RuntimeError(f"{MODE_ENV} must be 'real' or 'null', not {mode!r}")
-    return mode
 
 
 # A TOML value: a string, a number, a boolean or a list of strings.
@@ -140,7 +128,6 @@ class MilterProcess:
         if metrics_port is not None:
             self.milter_settings.setdefault("metrics_listen", f"127.0.0.1:{metrics_port}")
         self.dns_settings = dict(dns or {})
-        self.mode = milter_mode()
         self.config = workdir / "inboxpay.toml"
         self.log = workdir / "milter.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -160,15 +147,12 @@ class MilterProcess:
         )
 
     def command(self) -> list[str]:
-        if self.mode == "null":
-            return [sys.executable, str(NULL_MILTER), f"inet:{self.port}@127.0.0.1"]
         return [sys.executable, "-m", "inboxpay", "milter", "--config", str(self.config)]
 
     def start(self) -> CardKeys:
-        if self.mode == "real":
-            error = real_milter_cli_error()
-            if error is not None:
-                raise RuntimeError(f"{error}\n(set {MODE_ENV}=null to test the harness alone)")
+        error = real_milter_cli_error()
+        if error is not None:
+            raise RuntimeError(error)
         card_keys = self.write_config()
         with self.log.open("wb") as out:
             self._proc = subprocess.Popen(
@@ -181,17 +165,16 @@ class MilterProcess:
         wait_until(
             lambda: accepts_tcp("127.0.0.1", self.port),
             timeout=20,
-            what=f"milter ({self.mode}) on 127.0.0.1:{self.port}",
+            what=f"milter on 127.0.0.1:{self.port}",
             alive=process_exited(self._proc, self.log),
         )
-        if self.mode == "real":
-            # With several workers the socket accepts before they serve: wait for them.
-            wait_until(
-                lambda: b'"milter listening"' in self.log.read_bytes(),
-                timeout=60,
-                what="the milter's workers",
-                alive=process_exited(self._proc, self.log),
-            )
+        # With several workers the socket accepts before they serve: wait for them.
+        wait_until(
+            lambda: b'"milter listening"' in self.log.read_bytes(),
+            timeout=60,
+            what="the milter's workers",
+            alive=process_exited(self._proc, self.log),
+        )
         return card_keys
 
     @property

@@ -8,10 +8,13 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from tests.support.procs import free_port as free_port
+
+T = TypeVar("T")
 
 
 def require_program(name: str, hint: str) -> str:
@@ -51,6 +54,16 @@ def wait_until(
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what}: not ready after {timeout:.0f} s")
         time.sleep(0.05)
+
+
+def repeat_until(make: Callable[[], T], done: Callable[[T], bool], timeout: float) -> T:
+    """``make()`` again until ``done`` holds for what it made, or ``timeout`` passes; the
+    last one made either way (the caller asserts on it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        made = make()
+        if done(made) or time.monotonic() > deadline:
+            return made
 
 
 def accepts_tcp(host: str, port: int) -> bool:
