@@ -1,70 +1,45 @@
-"""Accessibility checks run inside the pane on each screen: every control has a name,
-every visible text meets WCAG 2.2 AA contrast, and nothing is wider than the viewport.
+"""Accessibility checks run inside the pane on each screen it shows.
 
-Not a full audit (no axe-core offline); these are the failures a pane like this one
-actually risks: an unlabelled field, grey-on-grey text, a layout that scrolls sideways.
+axe-core (bundled by axe-playwright-python, nothing downloaded at run time) audits the
+pane's own document, the frame the webmail embeds, with all its rules: WCAG 2.0-2.2 A and
+AA (names, labels, contrast, ARIA, structure) and Deque's best practices. Any violation
+fails the test, listed by rule, impact and element.
+
+One check axe does not make stays: nothing is wider than the viewport (a pane at 360 px
+that scrolls sideways is unusable on a phone). Keyboard use, focus order and a visible
+focus are tested by test_pane.py's keyboard test.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Frame
 
-_CHECK = """
-() => {
-  const problems = [];
-  const visible = (el) => {
-    const r = el.getBoundingClientRect();
-    return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== "hidden";
-  };
-  const name = (el) =>
-    (el.getAttribute("aria-label") || "").trim() ||
-    [...(el.labels || [])].map((l) => l.textContent.trim()).join(" ") ||
-    (el.tagName === "BUTTON" || el.tagName === "A" ? el.textContent.trim() : "");
-  for (const el of document.querySelectorAll("input, select, textarea, button, a[href]")) {
-    if (visible(el) && !name(el)) problems.push(`no accessible name: ${el.outerHTML.slice(0, 80)}`);
-  }
-  const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
-  const lum = ([r, g, b]) => {
-    const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
-    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-  };
-  const background = (el) => {
-    for (let node = el; node; node = node.parentElement) {
-      const c = rgb(getComputedStyle(node).backgroundColor);
-      if (c.length === 3 || (c.length === 4 && c[3] > 0.99)) return c.slice(0, 3);
-    }
-    return [255, 255, 255];
-  };
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  for (let t = walker.nextNode(); t; t = walker.nextNode()) {
-    const el = t.parentElement;
-    if (!t.textContent.trim() || !el || !visible(el)) continue;
-    if (el.closest(".visually-hidden")) continue;
-    const style = getComputedStyle(el);
-    const size = parseFloat(style.fontSize);
-    const bold = Number(style.fontWeight) >= 700;
-    const large = size >= 24 || (bold && size >= 18.66);
-    const fg = lum(rgb(style.color).slice(0, 3));
-    const bg = lum(background(el));
-    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
-    if (ratio < (large ? 3 : 4.5)) {
-      problems.push(`contrast ${ratio.toFixed(2)}: ${t.textContent.trim().slice(0, 40)}`);
-    }
-  }
-  const width = document.documentElement.scrollWidth;
-  if (width > window.innerWidth + 1) problems.push(`scrolls sideways: ${width} px`);
-  return problems;
-}
-"""
+_AXE = Axe()
+_OPTIONS: dict[str, Any] = {"resultTypes": ["violations"]}
+_SIDEWAYS = "() => document.documentElement.scrollWidth - window.innerWidth"
 
 
-def problems(frame: Frame) -> list[Any]:
-    found: list[Any] = frame.evaluate(_CHECK)
+def violations(frame: Frame) -> list[str]:
+    """axe-core's violations in ``frame``'s document, one line per rule and element."""
+    response: dict[str, Any] = _AXE.run(frame, options=_OPTIONS).response
+    found: list[str] = []
+    for rule in response["violations"]:
+        for node in rule["nodes"]:
+            found.append(f"{rule['id']} ({rule['impact']}): {rule['help']}: {node['html'][:120]}")
+    return found
+
+
+def problems(frame: Frame) -> list[str]:
+    found = violations(frame)
+    overflow: int = frame.evaluate(_SIDEWAYS)
+    if overflow > 1:
+        found.append(f"scrolls sideways by {overflow} px")
     return found
 
 
 def check(frame: Frame) -> None:
     found = problems(frame)
-    assert not found, found
+    assert not found, "\n".join(found)

@@ -86,6 +86,7 @@ def test_first_payment_then_a_second_visit(pane: PaneSession, world: World) -> N
     f.get_by_role("button", name="Save and continue").click()
     expect(f.locator("#add-number-error")).to_contain_text("not a valid card number")
     expect(f.get_by_role("textbox", name="Card number")).to_have_attribute("aria-invalid", "true")
+    a11y.check(pane.pane_frame())
     pane.secrets.add("4242 4242 4242 4241")
     f.get_by_role("textbox", name="Card number").fill(SPACED_VISA)
     a11y.check(pane.pane_frame())
@@ -121,6 +122,7 @@ def test_first_payment_then_a_second_visit(pane: PaneSession, world: World) -> N
     f = pane.open(card, world.token(user))
     heading(f, "Review the invoice")
     expect(f.locator("#review-notice")).to_contain_text("This invoice is already paid")
+    a11y.check(pane.pane_frame())
     expect(f.get_by_role("button", name="Continue")).to_have_count(0)
     expect(f.get_by_role("button", name=re.compile("^Pay"))).to_have_count(0)
     pane.shot("06-already-paid")
@@ -163,6 +165,7 @@ def test_the_server_judges_the_expiry_and_the_pane_shows_its_error(
         expect(f.locator("#add-expiry-error")).to_have_text(said)
         expect(expiry).to_have_attribute("aria-invalid", "true")
         expect(expiry).to_be_focused()
+        a11y.check(pane.pane_frame())
     expiry.fill(f"12 {NEXT_YEAR}")  # sent as 12/YYYY
     f.get_by_role("button", name="Save and continue").click()
     heading(f, "Confirm and pay")
@@ -206,6 +209,7 @@ def test_declined_card_says_why_and_offers_a_way_back(
     expect(f.get_by_role("textbox", name="Name on card")).to_have_value(
         "Augusta Ada King-Noel"
     )  # profile
+    a11y.check(pane.pane_frame())
     assert not any(m["type"] == "inboxpay:result" for m in pane.received())
 
 
@@ -222,6 +226,7 @@ def test_three_d_secure_challenge_then_receipt(pane: PaneSession, world: World) 
     heading(f, "Your bank wants to confirm it's you")
     link = f.get_by_role("link", name=re.compile("Open your bank's check"))
     expect(link).to_have_attribute("rel", re.compile("noopener"))
+    a11y.check(pane.pane_frame())
     pane.shot("08-3ds-waiting")
     with pane.context.expect_page() as opened:
         link.click()
@@ -290,6 +295,7 @@ def test_a_retry_after_a_lost_answer_replays_and_charges_once(
     f.get_by_role("textbox", name="Security code").fill(GOOD_CODE)
     f.get_by_role("button", name="Pay $11.00").click()
     expect(f.locator("#code-error")).to_contain_text("not be charged twice")
+    a11y.check(pane.pane_frame())
     assert dropped == [201] and len(new_charges(world, before)) == 1
     f.get_by_role("button", name="Pay $11.00").click()
     heading(f, "Payment complete")
@@ -406,6 +412,7 @@ def test_saved_cards_can_be_edited_and_deleted(pane: PaneSession, world: World) 
 
     f.get_by_role("button", name="Edit Visa ending 0002").click()
     heading(f, "Edit Visa ending 0002")
+    a11y.check(pane.pane_frame())
     f.get_by_role("textbox", name="Expiry date").fill(f"03/{(NEXT_YEAR + 1) % 100:02d}")
     f.get_by_role("textbox", name="Nickname").fill("Spare")
     f.get_by_role("textbox", name="City").fill("Bath")
@@ -418,6 +425,7 @@ def test_saved_cards_can_be_edited_and_deleted(pane: PaneSession, world: World) 
     f.get_by_role("button", name="Delete Visa ending 4242").click()
     keep = f.get_by_role("button", name="Keep")
     expect(keep).to_be_focused()  # the safe choice has the focus
+    a11y.check(pane.pane_frame())
     f.get_by_role("button", name="Delete card").click()
     expect(f.get_by_role("radio")).to_have_count(1)
     expect(f.get_by_role("radio", name=re.compile("Visa ending 0002"))).to_be_checked()
@@ -436,6 +444,7 @@ def test_review_shows_overdue_and_withholds_a_link_off_the_allow_list(
     expect(f.locator("#review-overdue")).to_be_visible()
     expect(f.get_by_role("link")).to_have_count(0)
     expect(f.locator("#review-link")).to_contain_text("not on Xero's list of invoice addresses")
+    a11y.check(pane.pane_frame())
     expect(f.get_by_role("button", name="Continue")).to_be_visible()  # still payable
 
 
@@ -460,6 +469,7 @@ def test_an_expired_card_shows_plainly_without_a_pay_button(
     f = pane.open(world.card([user], ttl=-60), world.token(user))
     heading(f, "Review the invoice")
     expect(f.locator("#review-notice")).to_contain_text("This payment request has expired")
+    a11y.check(pane.pane_frame())
     expect(f.get_by_role("button", name="Continue")).to_have_count(0)
     result = pane.wait_message("inboxpay:result")
     assert (result["status"], result["reason"]) == ("unavailable", "expired")
