@@ -20,20 +20,33 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 
 from inboxpay.atomicfile import locked, replace_file
 from inboxpay.card import CardVerifier
-from inboxpay.config import SigningConfig
 from inboxpay.errors import ConfigError
 from inboxpay.keys import kid_of, load_signing_key, public_jwk
 
 RETIRED_NAME = "[signing] retired_keys_file"
 DAY = 86400
 _PUBLIC_MEMBERS = ("kty", "crv", "x", "kid", "use", "alg")
+
+
+class SigningFiles(Protocol):
+    """The key files and settings this module reads: ``[signing]`` (``config.SigningConfig``)
+    fits, and this module need not import the config layer above it."""
+
+    @property
+    def key_file(self) -> Path: ...
+    @property
+    def retired_keys_file(self) -> Path: ...
+    @property
+    def retired_key_grace_days(self) -> int: ...
+    @property
+    def kid(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -127,7 +140,7 @@ def dump_retired(entries: tuple[RetiredKey, ...]) -> bytes:
     return (json.dumps({"keys": [e.jwk() for e in entries]}, indent=2) + "\n").encode()
 
 
-def load_signing_keys(signing: SigningConfig, retired: bool = True) -> Keyring:
+def load_signing_keys(signing: SigningFiles, retired: bool = True) -> Keyring:
     """Read the key file and (unless ``retired`` is False) the retired file; any problem is
     a ConfigError naming the key."""
     key = load_signing_key(signing.key_file)
@@ -150,7 +163,7 @@ class Rotation:
     kept: tuple[str, ...]  # kids still in grace, older than the old key
 
 
-def rotate(signing: SigningConfig, now: int | None = None) -> Rotation:
+def rotate(signing: SigningFiles, now: int | None = None) -> Rotation:
     """Retire the current key (public half kept) and make a new one current.
 
     Raises ConfigError for a configuration that cannot rotate, OSError when a file

@@ -34,7 +34,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from inboxpay.config.check import check
+    from inboxpay.cli.config_check import check
 
     report = check(args.config)  # the key files too: signing, retired, recipient, vault
     if report.config is None:

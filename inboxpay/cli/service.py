@@ -93,7 +93,7 @@ def cmd_org_set(args: argparse.Namespace) -> int:
 
 
 def cmd_org_show(args: argparse.Namespace) -> int:
-    from inboxpay.orgs import OrgDirectory
+    from inboxpay.sidecar.orgs import OrgDirectory
 
     cfg = config.load(args.config)
     domain = args.domain.lower().rstrip(".")

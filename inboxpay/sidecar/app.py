@@ -11,7 +11,6 @@ from aiohttp import web
 
 from inboxpay.config import Config
 from inboxpay.keys import load_recipient_key
-from inboxpay.orgs import OrgDirectory
 from inboxpay.processor.adapter import Processor
 from inboxpay.processor.client import open_processor
 from inboxpay.sidecar.auth import TokenVerifier, load_issuer_key
@@ -19,6 +18,7 @@ from inboxpay.sidecar.cardkeys import CardKeys
 from inboxpay.sidecar.metered import MeteredProcessor
 from inboxpay.sidecar.metrics import METRICS, Metrics
 from inboxpay.sidecar.middleware import cors_middleware, error_middleware
+from inboxpay.sidecar.orgs import OrgDirectory
 from inboxpay.sidecar.paying import PayContext, PaymentService
 from inboxpay.sidecar.routes import admin, cards, meta, pane, payments, wallet
 from inboxpay.sidecar.state import CONFIG, SERVICES, Services

@@ -27,7 +27,6 @@ from inboxpay import paymentcard
 from inboxpay.card import Verifier
 from inboxpay.config import LimitsConfig, Partner
 from inboxpay.currency import to_minor
-from inboxpay.orgs import OrgDirectory
 from inboxpay.processor.adapter import Processor
 from inboxpay.processor.errors import (
     ProcessorError,
@@ -54,6 +53,7 @@ from inboxpay.sidecar.errors import (
     TooManyRequests,
     Unprocessable,
 )
+from inboxpay.sidecar.orgs import OrgDirectory
 from inboxpay.sidecar.review import Reviewed, review
 from inboxpay.sidecar.settle import CVC_KIND, Settler
 from inboxpay.sidecar.wallet import Wallet, now

@@ -11,9 +11,9 @@ from typing import Any
 
 from inboxpay.card import CardError, Verifier, recipient_hash
 from inboxpay.currency import CurrencyError, to_minor
-from inboxpay.orgs import OrgDirectory
 from inboxpay.sidecar.auth import Principal
 from inboxpay.sidecar.errors import BadRequest, Forbidden, Unprocessable
+from inboxpay.sidecar.orgs import OrgDirectory
 from inboxpay.store.api import Store
 from inboxpay.store.model import Payment, PaymentStatus
 

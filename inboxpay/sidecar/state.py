@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from inboxpay.config import Config
-from inboxpay.orgs import OrgDirectory
 from inboxpay.sidecar.auth import Principal, TokenVerifier
 from inboxpay.sidecar.cardkeys import CardKeys
 from inboxpay.sidecar.errors import Forbidden
+from inboxpay.sidecar.orgs import OrgDirectory
 from inboxpay.sidecar.paying import PaymentService
 from inboxpay.sidecar.wallet import Wallet
 from inboxpay.store.api import Store
