@@ -48,6 +48,7 @@ SPOOFED = Invoice(number="INV-RC-SPOOF", amount="9999.00", currency="USD")
 CAROLS = Invoice(number="INV-RC-CAROL", amount="88.00", currency="USD")
 ORDINARY_SUBJECT = "Lunch on Thursday"
 AMOUNT = "$1,234.50"
+LOGIN_TIMEOUT_MS = 60_000
 INBOX = "?_task=mail&_mbox=INBOX"
 
 
@@ -109,7 +110,9 @@ def session(browser: Browser, rc: RoundcubeWorld, artifacts: Path) -> Iterator[P
     page.locator("#rcmloginpwd").fill(PASSWORDS[BOB])
     shot(page, artifacts, "01-login")
     page.locator("#rcmloginsubmit").click()
-    expect(page.locator("#messagelist")).to_be_visible()
+    # The first page after login loads Roundcube's whole UI from one `php -S` process,
+    # which serves one request at a time: under load that takes longer than a step.
+    expect(page.locator("#messagelist")).to_be_visible(timeout=LOGIN_TIMEOUT_MS)
     yield s
     finish([s])
 
