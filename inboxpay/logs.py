@@ -19,9 +19,10 @@ import json
 import logging
 import queue
 import sys
+import threading
 import time
 from collections.abc import Iterator
-from logging.handlers import QueueHandler, QueueListener
+from typing import TextIO
 
 # LogRecord attributes that are not context we attached with ``extra=`` or the log context.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -119,52 +120,91 @@ class KeyValueFormatter(logging.Formatter):
 _PAUSE = 0.02
 
 
-class _BatchingListener(QueueListener):
-    """Writes lines in batches: under load, one wake-up per batch, not one per line.
+class _LineHandler(logging.Handler):
+    """Formats each record where it is logged (the log context lives there) and queues
+    the line alone: no copy of the record, as QueueHandler makes, for a writer that only
+    needs the text."""
+
+    def __init__(self, lines: queue.SimpleQueue[str | None]) -> None:
+        super().__init__()
+        self._lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._lines.put(self.format(record))
+        except Exception:  # noqa: BLE001 - logging.Handler's own convention for emit
+            self.handleError(record)
+
+
+class _Writer:
+    """Writes queued lines to a stream in batches, from one thread: under load one
+    wake-up per batch, not one per line.
 
     A writer blocked on the queue is woken (a futex system call, often a context switch)
     by every line put; pausing after each batch lets a burst's lines queue up without
-    waking anyone. Idle, it blocks as before, so it costs nothing; a line waits at most
-    ``_PAUSE`` longer to be written.
+    waking anyone. Idle, it blocks, so it costs nothing; a line waits at most ``_PAUSE``
+    longer to be written. Writing under a handler's lock in the logging thread made
+    milter threads queue behind a write that had dropped the GIL.
     """
 
-    def _monitor(self) -> None:
-        sentinel = QueueListener._sentinel  # type: ignore[attr-defined]  # not in typeshed
+    def __init__(self, lines: queue.SimpleQueue[str | None], stream: TextIO) -> None:
+        self._lines = lines
+        self._stream = stream
+        self._thread = threading.Thread(target=self._run, name="inboxpay-log-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
         while True:
-            record = self.dequeue(True)
-            while record is not sentinel:
-                self.handle(record)
+            line = self._lines.get()
+            batch = []
+            while line is not None:
+                batch.append(line)
                 try:
-                    record = self.dequeue(False)
+                    line = self._lines.get_nowait()
                 except queue.Empty:
                     break
-            if record is sentinel:
+            self._write(batch)
+            if line is None:
                 return
             time.sleep(_PAUSE)
 
+    def _write(self, batch: list[str]) -> None:
+        if not batch:
+            return
+        try:
+            self._stream.write("\n".join(batch) + "\n")
+            self._stream.flush()
+        except (OSError, ValueError):  # stderr closed or gone: nothing left to tell
+            pass
 
-_listener: QueueListener | None = None
+    def stop(self) -> None:
+        """Write what is queued, then end the thread."""
+        self._lines.put(None)
+        self._thread.join()
+
+
+_writer: _Writer | None = None
 
 
 def setup(level: str = "info") -> None:
     """Log to stderr through one writer thread.
 
-    A line is formatted where it is logged (the log context lives there) and handed
-    to the writer over a queue. Writing under the handler's lock in the logging
-    thread made milter threads queue behind a write that had dropped the GIL: with
-    20 connections that wait cost more than the message's whole log line.
+    Records carry no caller, thread or process information (the formatters print none
+    of it): gathering it (a stack walk for the caller) cost more than the rest of a
+    message's log line (the logging HOWTO's "Optimization" section).
     """
-    global _listener
-    if _listener is not None:
-        _listener.stop()
-    writer = logging.StreamHandler(sys.stderr)
-    writer.setFormatter(logging.Formatter("%(message)s"))  # already formatted
-    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    handler = QueueHandler(lines)
+    global _writer
+    if _writer is not None:
+        _writer.stop()
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+    handler = _LineHandler(lines)
     handler.setFormatter(KeyValueFormatter() if sys.stderr.isatty() else JsonFormatter())
     handler.addFilter(ContextFilter())
-    _listener = _BatchingListener(lines, writer)
-    _listener.start()
+    _writer = _Writer(lines, sys.stderr)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -177,5 +217,5 @@ def setup(level: str = "info") -> None:
 @atexit.register
 def _flush() -> None:
     """Write what is still queued before the process ends."""
-    if _listener is not None:
-        _listener.stop()
+    if _writer is not None:
+        _writer.stop()

@@ -74,7 +74,6 @@ class MarkupScan:
 # Where neither of these stands, find_payment_markup finds nothing and a browser builds
 # no script element and no microdata item (tag and attribute names are ASCII letters).
 _MARKER = re.compile(r"<script|itemscope", re.IGNORECASE)
-_HTML = re.compile(rb"html", re.IGNORECASE)
 
 
 def inspect_text(html: str) -> TextFindings:
@@ -85,19 +84,18 @@ def inspect_text(html: str) -> TextFindings:
     return TextFindings(blocks, crosscheck.disagrees(html, blocks))
 
 
-# Bytes that must not be there for the markers' absence from the raw bytes to prove their
-# absence from every part's decoded text (see may_hold_markup).
-_MARKER_BYTES = re.compile(rb"<script|itemscope", re.IGNORECASE)
-_BASE64 = re.compile(rb"base64", re.IGNORECASE)
+# What must not be in the bytes for the markers' absence from them to prove their
+# absence from every part's decoded text (see may_hold_markup). The checks run on the
+# bytes lowered once (bytes.lower() folds ASCII only, as re.IGNORECASE does for bytes):
+# substring searches in C, no regular expression over the body.
+_MARKERS = (b"<script", b"itemscope")
 # NUL: UTF-16 (every ASCII character has a zero byte); ESC: ISO-2022-JP, whose escape
 # sequences vanish from the text ("<scr\x1b(Bipt>"); a byte-order mark, which overrides
-# the label (inboxpay.charsets makes that part doubtful).
-_HIDING_BYTES = re.compile(rb"[\x00\x1b]|\xfe\xff|\xff\xfe|\xef\xbb\xbf")
-_CHARSET = re.compile(rb"charset", re.IGNORECASE)
-# The label as inboxpay.charsets reads it from the parameter's value.
-_CHARSET_VALUE = re.compile(rb'charset\s*=\s*"?\s*([^\s"();]+)', re.IGNORECASE)
-_QP_CHARSET_VALUE = re.compile(rb'charset\s*=3D\s*"?\s*([^\s"();=]+)', re.IGNORECASE)
-_CONTENT_TYPE = re.compile(rb"content-type", re.IGNORECASE)
+# the label (inboxpay.charsets makes that part doubtful). Lowering leaves them alone.
+_HIDING = (b"\x00", b"\x1b", b"\xfe\xff", b"\xff\xfe", b"\xef\xbb\xbf")
+# The label as inboxpay.charsets reads it from the parameter's value (on lowered bytes).
+_CHARSET_VALUE = re.compile(rb'charset\s*=\s*"?\s*([^\s"();]+)')
+_QP_CHARSET_VALUE = re.compile(rb'charset\s*=3d\s*"?\s*([^\s"();=]+)')
 # Labels that decode every ASCII byte to itself, never drop a byte, and never make a part
 # doubtful (inboxpay.charsets: UTF-8 and the single-byte windows-1252 family).
 _PLAIN_CHARSETS = frozenset(
@@ -108,30 +106,35 @@ _PLAIN_CHARSETS = frozenset(
 
 def _has_html(message: RawMessage) -> bool:
     # A content type is never transfer-encoded: mail without "html" has no HTML part.
-    return any(_HTML.search(v) for v in message.values("Content-Type")) or bool(
-        _HTML.search(message.body)
+    return b"html" in message.body.lower() or any(
+        b"html" in v.lower() for v in message.values("Content-Type")
     )
 
 
-def _plain_charsets(data: bytes) -> bool:
-    """Whether every "charset" in ``data`` names a plain label (anything else: not plain).
+def _plain_charsets(low: bytes) -> bool:
+    """Whether every "charset" in ``low`` (lowered bytes) names a plain label.
 
     Only a Content-Type parameter sets a part's charset; ``<meta charset>`` in a
     quoted-printable part reads ``charset=3D"utf-8"``, which is let through when its
     line can be no Content-Type field (it names none and continues none).
     """
-    for found in _CHARSET.finditer(data):
-        value = _CHARSET_VALUE.match(data, found.start())
-        if value is not None and value.group(1).lower() in _PLAIN_CHARSETS:
-            continue
-        encoded = _QP_CHARSET_VALUE.match(data, found.start())
-        if encoded is not None and encoded.group(1).lower() in _PLAIN_CHARSETS:
-            line_start = data.rfind(b"\n", 0, found.start()) + 1
-            line = data[line_start : data.find(b"\n", found.start()) % (len(data) + 1)]
-            if not line[:1].isspace() and not _CONTENT_TYPE.search(line):
-                continue
-        return False  # charset*=, a comment, utf-7, utf-16, shift_jis, ...: walk
+    at = low.find(b"charset")
+    while at >= 0:
+        value = _CHARSET_VALUE.match(low, at)
+        if value is None or value.group(1) not in _PLAIN_CHARSETS:
+            encoded = _QP_CHARSET_VALUE.match(low, at)
+            if encoded is None or encoded.group(1) not in _PLAIN_CHARSETS:
+                return False  # charset*=, a comment, utf-7, utf-16, shift_jis, ...: walk
+            line_start = low.rfind(b"\n", 0, at) + 1
+            line = low[line_start : low.find(b"\n", at) % (len(low) + 1)]
+            if line[:1].isspace() or b"content-type" in line:
+                return False
+        at = low.find(b"charset", at + 1)
     return True
+
+
+def _hides_markup(data: bytes, low: bytes) -> bool:
+    return any(m in low for m in _MARKERS) or any(h in data for h in _HIDING)
 
 
 def may_hold_markup(message: RawMessage) -> bool:
@@ -147,17 +150,22 @@ def may_hold_markup(message: RawMessage) -> bool:
     own and within the whole body), so a browser finds no script element and no
     microdata item in it, and no part can be doubtful (inboxpay.charsets).
     """
-    if not _has_html(message):
-        return False
-    headers = b"\r\n".join(name + b":" + value for name, value in message.headers)
     body = message.body
-    if _BASE64.search(headers) or _BASE64.search(body):
+    body_low = body.lower()
+    if b"html" not in body_low and not any(
+        b"html" in v.lower() for v in message.values("Content-Type")
+    ):
+        return False
+    headers_low = b"\r\n".join(name + b":" + value for name, value in message.headers).lower()
+    if b"base64" in headers_low or b"base64" in body_low:
         return True
     qp = binascii.a2b_qp(body)
-    for data in (body, qp):
-        if _MARKER_BYTES.search(data) or _HIDING_BYTES.search(data):
-            return True
-    return not (_plain_charsets(headers) and _plain_charsets(body) and _plain_charsets(qp))
+    qp_low = qp.lower()
+    if _hides_markup(body, body_low) or _hides_markup(qp, qp_low):
+        return True
+    return not (
+        _plain_charsets(headers_low) and _plain_charsets(body_low) and _plain_charsets(qp_low)
+    )
 
 
 def scan(message: RawMessage, read: bool = True) -> MarkupScan:

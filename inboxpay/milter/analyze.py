@@ -6,6 +6,7 @@ everything after it is pure.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import time
@@ -41,10 +42,15 @@ class Limits:
 
 
 def is_internal(facts: MessageFacts, networks: Sequence[Network]) -> bool:
-    if facts.authenticated:
-        return True
+    return facts.authenticated or _in_networks(facts.client_ip, tuple(networks))
+
+
+@functools.lru_cache(maxsize=4096)
+def _in_networks(client_ip: str, networks: tuple[Network, ...]) -> bool:
+    # Cached: an MX sees the same few thousand client addresses again and again, and
+    # parsing one cost more than the rest of an ordinary message's analysis.
     try:
-        ip = ipaddress.ip_address(facts.client_ip)
+        ip = ipaddress.ip_address(client_ip)
     except ValueError:
         return False
     return any(ip in net for net in networks)
@@ -151,12 +157,18 @@ def analyze(
     partners: tuple[Partner, ...] | None = None,
 ) -> tuple[Evidence, MarkupScan]:
     """``partners``: authenticate only mail that could earn a card from one of them
-    (``[milter] authentication_results = "payment"``); None: every message not internal."""
-    n_from, addresses = from_addresses(facts)
+    (``[milter] authentication_results = "payment"``); None: every message not internal.
+
+    From is read only where a verdict or an authentication result needs it: not for
+    internal mail, nor, with ``partners``, for mail without payment markup (its
+    evidence then names no From address and no From field).
+    """
     message_ids = facts.message.values("Message-ID")
     internal = is_internal(facts, networks)
     # Trusted senders are not checked at all: no DNS, and no scan, for them.
     markup = MarkupScan(()) if internal else scan(facts.message)  # too large is still cleaned
+    needs_from = not internal and (partners is None or bool(markup.found or markup.unwalked))
+    n_from, addresses = from_addresses(facts) if needs_from else (0, ())
     from_domain = addresses[0].rpartition("@")[2] if len(addresses) == 1 else ""
     checked = not internal and (
         partners is None or could_earn_card(facts, markup, addresses, n_from, partners)

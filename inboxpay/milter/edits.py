@@ -34,6 +34,14 @@ class _Field:
     value: bytes
 
 
+_OURS_STR = frozenset({CARD_HEADER.lower(), VERDICT_HEADER.lower()})
+_AR_STR = results.NAME.lower()
+# The same names as received bytes, for the quick look every message gets.
+_OURS = frozenset(k.encode("ascii") for k in _OURS_STR)
+_AR = _AR_STR.encode("ascii")
+_OURS_AND_AR = _OURS | {_AR}
+
+
 def _fields(message: RawMessage) -> Iterator[_Field]:
     seen: Counter[str] = Counter()
     for raw_name, value in message.headers:
@@ -54,13 +62,18 @@ def deletions(message: RawMessage, authserv_id: str | None) -> tuple[tuple[str, 
     Indices count from 1 per header name, as ``smfi_chgheader`` does, and come
     highest first so that deleting one does not renumber the next.
     """
-    ours = {CARD_HEADER.lower(), VERDICT_HEADER.lower()}
-    ar = results.NAME.lower()
+    ours = _OURS if authserv_id is None else _OURS_AND_AR
+    if not any(n.lower() in ours for n, _v in message.headers):
+        return ()  # most mail: no field needs a second look
     return _highest_first(
         f
         for f in _fields(message)
-        if f.key in ours
-        or (authserv_id is not None and f.key == ar and results.claims_our_id(f.value, authserv_id))
+        if f.key in _OURS_STR
+        or (
+            authserv_id is not None
+            and f.key == _AR_STR
+            and results.claims_our_id(f.value, authserv_id)
+        )
     )
 
 
@@ -68,6 +81,7 @@ def deletions(message: RawMessage, authserv_id: str | None) -> tuple[tuple[str, 
 _SINGLE_MIME_FIELDS = frozenset(
     {"content-type", "content-transfer-encoding", "mime-version", "content-disposition"}
 )
+_SINGLE_MIME_NAMES = tuple(k.encode("ascii") for k in _SINGLE_MIME_FIELDS)
 
 
 def mime_duplicates(message: RawMessage) -> tuple[tuple[str, int], ...]:
@@ -76,6 +90,9 @@ def mime_duplicates(message: RawMessage) -> tuple[tuple[str, int], ...]:
     The milter reads the first instance (a DKIM verifier signs the last): deleting the
     others makes every later reader see the structure that was scanned and cleaned.
     """
+    names = [n.lower() for n, _v in message.headers]
+    if all(names.count(k) < 2 for k in _SINGLE_MIME_NAMES):
+        return ()
     return _highest_first(
         f for f in _fields(message) if f.key in _SINGLE_MIME_FIELDS and f.index > 1
     )

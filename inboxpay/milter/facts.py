@@ -34,7 +34,10 @@ class MessageFacts:
 class Evidence:
     """Everything ``decide`` needs, with no I/O left to do."""
 
-    from_addresses: tuple[str, ...]  # every address of every From field
+    # Every address of every From field, and how many From fields; left empty (not read)
+    # where no verdict needs them: internal mail, and mail without payment markup unless
+    # every message is authenticated (analyze).
+    from_addresses: tuple[str, ...]
     from_fields: int
     message_id: str
     recipients: tuple[str, ...]

@@ -23,8 +23,10 @@ from inboxpay.milter.pipeline import Outcome
 
 _log = logging.getLogger(__name__)
 
-#: The callbacks timed, as the milter protocol names its stages.
-CALLBACKS = ("connect", "helo", "envfrom", "envrcpt", "header", "eoh", "body", "eom")
+#: The callbacks timed, as the milter protocol names its stages. Observed once per
+#: message (envrcpt, header and body: all of the message's together); connect and helo
+#: once per connection.
+CALLBACKS = ("connect", "helo", "envfrom", "envrcpt", "header", "body", "eom")
 
 # Most callbacks take microseconds; eom waits for DNS, up to [dns] message_budget.
 _CALLBACK_BUCKETS = (
@@ -110,7 +112,7 @@ class MilterMetrics:
         )
         self.callback = Histogram(
             "inboxpay_milter_callback_seconds",
-            "Time spent in the milter's own code per callback",
+            "Time spent in the milter's own code per stage of a message",
             ["callback"],
             buckets=_CALLBACK_BUCKETS,
             registry=r,

@@ -78,11 +78,13 @@ def test_metrics_move_with_a_genuine_and_a_spoofed_invoice(
     assert 0 < queries == total(after, "inboxpay_milter_dns_cache_misses_total")
     assert total(after, "inboxpay_milter_dns_query_seconds_sum") > 0
 
-    for stage in ("envfrom", "eoh", "eom"):
+    # Once per message for each stage (all of its headers, recipients, chunks together);
+    # eoh is not asked for, so it is not timed.
+    for stage in ("envfrom", "envrcpt", "header", "body", "eom"):
         assert delta("inboxpay_milter_callback_seconds_count", callback=stage) == 2, stage
-    for stage in ("connect", "helo", "envrcpt", "body"):
+    for stage in ("connect", "helo"):
         assert delta("inboxpay_milter_callback_seconds_count", callback=stage) >= 2, stage
-    assert delta("inboxpay_milter_callback_seconds_count", callback="header") >= 2 * 5
+    assert delta("inboxpay_milter_callback_seconds_count", callback="eoh") == 0
     assert delta("inboxpay_milter_callback_seconds_sum", callback="eom") > 0
     assert total(after, "process_resident_memory_bytes") > 0
 

@@ -225,9 +225,9 @@ def test_body_past_the_limit_is_spooled_to_disk_and_still_examined(
     chunk = b"x" * 8192
     for _ in range(MAX // len(chunk)):
         m.body(chunk)
-    assert not m._facts.truncated and not m._body._rolled  # up to the limit: in memory
+    assert not m._facts.truncated and not m._body.on_disk  # up to the limit: in memory
     m.body(b"y")
-    assert m._facts.truncated and m._body._rolled  # past it: on disk, not in memory
+    assert m._facts.truncated and m._body.on_disk  # past it: on disk, not in memory
     for _ in range(20):
         m.body(chunk)
     assert ctx._eom() == Milter.ACCEPT
