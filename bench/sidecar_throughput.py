@@ -60,10 +60,10 @@ from inboxpay.config import Config  # noqa: E402
 from inboxpay.dev.init import init  # noqa: E402
 from inboxpay.keys import kid_of, load_recipient_key, load_signing_key  # noqa: E402
 from inboxpay.sidecar.auth import load_issuer_key, mint  # noqa: E402
-from tests.sidecar.procs import Process  # noqa: E402
 from tests.sidecar.toml import dumps as toml_dumps  # noqa: E402
 from tests.store.pg import find_bindir, free_port, fresh_database, throwaway_cluster  # noqa: E402
 from tests.support.cards import card_claims  # noqa: E402
+from tests.support.procs import Process  # noqa: E402
 
 DOCS = REPO / "docs" / "benchmarks.md"
 BEGIN = "<!-- sidecar-bench:begin -->"
@@ -406,7 +406,7 @@ def wait_for_other_bench(limit: float) -> float:
 
 
 class Child(Process):
-    """tests/sidecar/procs.py's Process (start, /healthz, stop), with its pid for /proc."""
+    """tests/support/procs.py's Process (start, /healthz, stop), with its pid for /proc."""
 
     @property
     def pid(self) -> int:

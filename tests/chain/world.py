@@ -6,10 +6,11 @@ paying through the sandbox processor process -> the demo inbox and the test webm
 opened in headless Chromium by the tests.
 
 Everything is reused: the DNS server, zones, DKIM keys, milter process and Postfix of the
-e2e harness (tests/e2e/), the sandbox and sidecar processes of the sidecar suite
-(tests/sidecar/procs.py), the config editing of that suite (tests/sidecar/toml.py), and
-the world helpers (tokens, the processor's ledger) and test webmail of the browser suite
-(tests/browser/). Only the one config that all of them share is written here.
+e2e harness (tests/e2e/), the sandbox processor process (tests/support/sandbox.py), the
+sidecar process and the config editing of the sidecar suite (tests/sidecar/procs.py,
+tests/sidecar/toml.py), and the world helpers (tokens, the processor's ledger) and test
+webmail of the browser suite (tests/browser/). Only the one config that all of them share
+is written here.
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ from e2e.procs import free_port
 from e2e.session import running_dns, running_milter, running_postfix
 from e2e.world import AUTHSERV_ID, BOB, RECIPIENTS, DkimKey, new_dkim_keys
 from joserfc.jwk import OKPKey
-from sidecar.procs import Sandbox, Sidecar
+from sidecar.procs import Sidecar
 from sidecar.toml import dumps
 
 from inboxpay import config as config_module
 from inboxpay import keys
 from inboxpay.card import CardVerifier
 from inboxpay.dev.init import init
+from tests.support.sandbox import Sandbox
 
 #: The demo inbox's user: an address of the e2e world that Postfix delivers to a Maildir.
 DEMO_USER = BOB
@@ -145,7 +147,7 @@ def running_chain(root: Path, storage_url: str) -> Iterator[Chain]:
         milter = ConfiguredMilter(path, ports.milter, dns.port)
         card_keys = stack.enter_context(running_milter(milter))
         stack.enter_context(running_postfix(postfix))
-        sandbox = stack.enter_context(Sandbox(path, root / "sandbox.log"))
+        sandbox = stack.enter_context(Sandbox.of_config(path, root / "sandbox.log"))
         sidecar = stack.enter_context(Sidecar(path, root / "sidecar.log"))
         webmail = Webmail(ports.webmail, ports.stranger)
         webmail.start()

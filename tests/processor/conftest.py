@@ -12,9 +12,9 @@ from inboxpay.processor.keys import (
     load_public_jwk,
     public_jwk_of,
 )
+from tests.support.sandbox import Sandbox
 
 from .helpers import Keys
-from .sandboxproc import SandboxProcess
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +29,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
 
 
 @pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterator[SandboxProcess]:
+def sandbox(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Iterator[Sandbox]:
     root = tmp_path_factory.mktemp("sandbox")
-    with SandboxProcess(root, keys.key_file, keys.api_key, ledger=root / "ledger.db") as proc:
+    with Sandbox.of_keys(root, keys.key_file, keys.api_key, ledger=root / "ledger.db") as proc:
         yield proc

@@ -18,9 +18,9 @@ from inboxpay.processor import (
     ProcessorTimeout,
     ProcessorUnavailable,
 )
+from tests.support.procs import free_port
 
 from .helpers import card, request
-from .sandboxproc import free_port
 
 PUBLIC = ECKey.generate_key("P-256", private=False)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

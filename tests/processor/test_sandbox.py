@@ -18,30 +18,30 @@ from inboxpay.processor import (
     ProcessorRejected,
     seal_card,
 )
+from tests.support.sandbox import Sandbox
 
 from .helpers import HOLDER, NEXT_YEAR, Keys, card, drive, request
-from .sandboxproc import SandboxProcess
 
 RETURN_URL = "https://mail.example/pay/done?payment=p1"
 
 
-def ledger_ids(sandbox: SandboxProcess, keys: Keys) -> list[str]:
+def ledger_ids(sandbox: Sandbox, keys: Keys) -> list[str]:
     async def steps(c: ProcessorClient) -> list[ChargeResult]:
         return await c.ledger()
 
-    return [c.id for c in drive(sandbox.base_url, keys, steps)]
+    return [c.id for c in drive(sandbox.url, keys, steps)]
 
 
-def test_health(sandbox: SandboxProcess, keys: Keys) -> None:
+def test_health(sandbox: Sandbox, keys: Keys) -> None:
     async def steps(c: ProcessorClient) -> None:
         await c.ping()
 
-    drive(sandbox.base_url, keys, steps)  # raises ProcessorUnavailable unless 200
+    drive(sandbox.url, keys, steps)  # raises ProcessorUnavailable unless 200
 
     async def healthz() -> tuple[int, object]:
         async with (
             aiohttp.ClientSession() as session,
-            session.get(f"{sandbox.base_url}/healthz") as reply,
+            session.get(f"{sandbox.url}/healthz") as reply,
         ):
             return reply.status, await reply.json()
 
@@ -61,7 +61,7 @@ def test_health(sandbox: SandboxProcess, keys: Keys) -> None:
     ],
 )
 def test_test_card_outcomes(
-    sandbox: SandboxProcess,
+    sandbox: Sandbox,
     keys: Keys,
     number: str,
     cvc: str,
@@ -76,18 +76,18 @@ def test_test_card_outcomes(
             req.idempotency_key
         )
 
-    result, found = drive(sandbox.base_url, keys, steps)
+    result, found = drive(sandbox.url, keys, steps)
     assert (result.status, result.decline_code) == (status, code)
     assert (result.amount_minor, result.currency) == (req.amount_minor, req.currency)
     assert found == result
     if status is ChargeStatus.REQUIRES_ACTION:
-        assert result.challenge_url == f"{sandbox.base_url}/challenge/{result.id}"
+        assert result.challenge_url == f"{sandbox.url}/challenge/{result.id}"
     else:
         assert result.challenge_url is None
     assert (result.id in ledger_ids(sandbox, keys)) is (status is ChargeStatus.SUCCEEDED)
 
 
-def test_replay_charges_once(sandbox: SandboxProcess, keys: Keys) -> None:
+def test_replay_charges_once(sandbox: Sandbox, keys: Keys) -> None:
     req = request()
 
     async def steps(c: ProcessorClient) -> tuple[list[ChargeResult], ChargeResult | None]:
@@ -95,7 +95,7 @@ def test_replay_charges_once(sandbox: SandboxProcess, keys: Keys) -> None:
         charges = [await c.charge(req, card()) for _ in range(3)]
         return charges, await c.find(req.idempotency_key)
 
-    results, found = drive(sandbox.base_url, keys, steps)
+    results, found = drive(sandbox.url, keys, steps)
     assert results == [results[0]] * 3 and found == results[0]
     assert ledger_ids(sandbox, keys).count(results[0].id) == 1
 
@@ -110,7 +110,7 @@ def test_replay_charges_once(sandbox: SandboxProcess, keys: Keys) -> None:
     ],
 )
 def test_same_key_different_request_is_refused(
-    sandbox: SandboxProcess, keys: Keys, change: dict[str, Any]
+    sandbox: Sandbox, keys: Keys, change: dict[str, Any]
 ) -> None:
     first = request()
     second = request(
@@ -127,7 +127,7 @@ def test_same_key_different_request_is_refused(
         assert (e.value.status, e.value.code) == (409, "idempotency_mismatch")
         return charged
 
-    charged = drive(sandbox.base_url, keys, steps)
+    charged = drive(sandbox.url, keys, steps)
     assert ledger_ids(sandbox, keys).count(charged.id) == 1
 
 
@@ -149,7 +149,7 @@ async def _answer(url: str, outcome: str) -> tuple[int, dict[str, str], str]:
         return answer.status, dict(answer.headers), await answer.text()
 
 
-def test_3ds_challenge_passed(sandbox: SandboxProcess, keys: Keys) -> None:
+def test_3ds_challenge_passed(sandbox: Sandbox, keys: Keys) -> None:
     req = request(return_url=RETURN_URL)
 
     async def steps(c: ProcessorClient) -> ChargeResult:
@@ -179,11 +179,11 @@ def test_3ds_challenge_passed(sandbox: SandboxProcess, keys: Keys) -> None:
         assert await c.charge(req, card("4000002500003155")) == done
         return done
 
-    done = drive(sandbox.base_url, keys, steps)
+    done = drive(sandbox.url, keys, steps)
     assert ledger_ids(sandbox, keys).count(done.id) == 1
 
 
-def test_3ds_challenge_failed(sandbox: SandboxProcess, keys: Keys) -> None:
+def test_3ds_challenge_failed(sandbox: Sandbox, keys: Keys) -> None:
     async def steps(c: ProcessorClient) -> ChargeResult:
         charge = await c.charge(request(), card("4000002500003155"))
         assert charge.challenge_url
@@ -192,27 +192,27 @@ def test_3ds_challenge_failed(sandbox: SandboxProcess, keys: Keys) -> None:
         assert status == 200 and "Location" not in headers and "close this window" in page
         return await c.get(charge.id)
 
-    done = drive(sandbox.base_url, keys, steps)
+    done = drive(sandbox.url, keys, steps)
     assert (done.status, done.decline_code) == (ChargeStatus.DECLINED, "authentication_failed")
     assert done.id not in ledger_ids(sandbox, keys)
 
 
-def test_unknown_challenge(sandbox: SandboxProcess) -> None:
-    status, *_ = asyncio.run(_answer(f"{sandbox.base_url}/challenge/ch_nope", "pass"))
+def test_unknown_challenge(sandbox: Sandbox) -> None:
+    status, *_ = asyncio.run(_answer(f"{sandbox.url}/challenge/ch_nope", "pass"))
     assert status == 404
 
 
-def test_unknown_charge(sandbox: SandboxProcess, keys: Keys) -> None:
+def test_unknown_charge(sandbox: Sandbox, keys: Keys) -> None:
     async def steps(c: ProcessorClient) -> None:
         assert await c.find("pay_never_used") is None
         with pytest.raises(ProcessorRejected) as e:
             await c.get("ch_nope")
         assert (e.value.status, e.value.code) == (404, "charge_not_found")
 
-    drive(sandbox.base_url, keys, steps)
+    drive(sandbox.url, keys, steps)
 
 
-def test_wrong_api_key(sandbox: SandboxProcess, keys: Keys) -> None:
+def test_wrong_api_key(sandbox: Sandbox, keys: Keys) -> None:
     req = request()
 
     async def steps(c: ProcessorClient) -> None:
@@ -221,24 +221,24 @@ def test_wrong_api_key(sandbox: SandboxProcess, keys: Keys) -> None:
                 await call
             assert (e.value.status, e.value.code) == (401, "unauthorized")
 
-    drive(sandbox.base_url, keys, steps, api_key="not-the-key-" + "x" * 20)
+    drive(sandbox.url, keys, steps, api_key="not-the-key-" + "x" * 20)
 
     async def lookup(c: ProcessorClient) -> ChargeResult | None:
         return await c.find(req.idempotency_key)
 
-    assert drive(sandbox.base_url, keys, lookup) is None
+    assert drive(sandbox.url, keys, lookup) is None
 
 
-def test_invalid_request_is_rejected(sandbox: SandboxProcess, keys: Keys) -> None:
+def test_invalid_request_is_rejected(sandbox: Sandbox, keys: Keys) -> None:
     async def steps(c: ProcessorClient) -> None:
         with pytest.raises(ProcessorRejected) as e:
             await c.charge(request(return_url="javascript:alert(1)"), card())
         assert (e.value.status, e.value.code) == (400, "invalid_request")
 
-    drive(sandbox.base_url, keys, steps)
+    drive(sandbox.url, keys, steps)
 
 
-def test_sealed_to_another_key_leaks_nothing(sandbox: SandboxProcess, keys: Keys) -> None:
+def test_sealed_to_another_key_leaks_nothing(sandbox: Sandbox, keys: Keys) -> None:
     other = ECKey.generate_key("P-256", private=True)
     req = request()
     body = req.to_json(seal_card(card(), ECKey.import_key(other.as_dict(private=False))))
@@ -247,7 +247,7 @@ def test_sealed_to_another_key_leaks_nothing(sandbox: SandboxProcess, keys: Keys
         async with (
             aiohttp.ClientSession() as session,
             session.post(
-                f"{sandbox.base_url}/v1/charges",
+                f"{sandbox.url}/v1/charges",
                 json=body,
                 headers={"Authorization": f"Bearer {keys.api_key}"},
             ) as resp,
@@ -266,7 +266,7 @@ def test_sealed_to_another_key_leaks_nothing(sandbox: SandboxProcess, keys: Keys
             await c.charge(req, card())
         assert (e.value.status, e.value.code) == (400, "invalid_payment_method")
 
-    drive(sandbox.base_url, keys, steps, public_key=ECKey.import_key(other.as_dict(private=False)))
+    drive(sandbox.url, keys, steps, public_key=ECKey.import_key(other.as_dict(private=False)))
 
 
 async def _recording_proxy(target: str, seen: list[bytes]) -> web.AppRunner:
@@ -300,12 +300,12 @@ async def _recording_proxy(target: str, seen: list[bytes]) -> web.AppRunner:
     return runner
 
 
-def test_card_data_never_travels_in_clear(sandbox: SandboxProcess, keys: Keys) -> None:
+def test_card_data_never_travels_in_clear(sandbox: Sandbox, keys: Keys) -> None:
     secrets_in_card = ("4242424242424242", "4000002500003155", HOLDER, "St James")
     seen: list[bytes] = []
 
     async def go() -> None:
-        runner = await _recording_proxy(sandbox.base_url, seen)
+        runner = await _recording_proxy(sandbox.url, seen)
         try:
             async with aiohttp.ClientSession() as session:
                 proxy = f"http://127.0.0.1:{runner.addresses[0][1]}"

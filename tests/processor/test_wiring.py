@@ -14,9 +14,9 @@ from inboxpay.processor.client import open_processor
 from inboxpay.processor.keys import public_jwk_of
 from inboxpay.processor.protocol import ChargeStatus
 from inboxpay.processor.sandbox.settings import settings_from_config
+from tests.support.sandbox import Sandbox
 
 from .helpers import Keys, card, request
-from .sandboxproc import SandboxProcess
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,10 @@ class SandboxTable:  # the shape of the [sandbox] table
     public_url: str
 
 
-def test_open_processor_charges_and_closes(
-    tmp_path: Path, sandbox: SandboxProcess, keys: Keys
-) -> None:
+def test_open_processor_charges_and_closes(tmp_path: Path, sandbox: Sandbox, keys: Keys) -> None:
     (tmp_path / "public.jwk").write_text(json.dumps(public_jwk_of(keys.key_file)))
     (tmp_path / "api.key").write_text(keys.api_key + "\n")
-    table = ProcessorTable(
-        "sandbox", sandbox.base_url, tmp_path / "public.jwk", tmp_path / "api.key"
-    )
+    table = ProcessorTable("sandbox", sandbox.url, tmp_path / "public.jwk", tmp_path / "api.key")
 
     async def go() -> None:
         processor = await open_processor(table)

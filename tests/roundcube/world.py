@@ -43,11 +43,12 @@ from e2e.postfix import PrivatePostfix
 from e2e.procs import free_port
 from e2e.session import running_dns, running_milter, running_postfix
 from e2e.world import AUTHSERV_ID, BOB, CAROL, RECIPIENTS, DkimKey, new_dkim_keys
-from sidecar.procs import Sandbox, Sidecar
+from sidecar.procs import Sidecar
 from sidecar.toml import dumps
 
 from inboxpay import config as config_module
 from tests.support.procs import start, stop, wait_http
+from tests.support.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "integrations" / "roundcube" / "inboxpay"
@@ -350,7 +351,7 @@ def running_roundcube(root: Path) -> Iterator[RoundcubeWorld]:
         milter = ConfiguredMilter(path, ports.milter, dns.port)
         card_keys = stack.enter_context(running_milter(milter))
         stack.enter_context(running_postfix(postfix))
-        sandbox = stack.enter_context(Sandbox(path, root / "sandbox.log"))
+        sandbox = stack.enter_context(Sandbox.of_config(path, root / "sandbox.log"))
         sidecar = stack.enter_context(Sidecar(path, root / "sidecar.log"))
         dovecot = Dovecot(root, imap_port, {a: postfix.maildir(a) for a in PASSWORDS})
         dovecot.start()

@@ -18,16 +18,16 @@ import pytest_asyncio
 from store.pg import free_port, fresh_database
 
 from inboxpay.dev.init import init
+from tests.support.sandbox import Sandbox
 
 from .harness import Env
-from .procs import Sandbox
 
 
 @pytest.fixture(scope="session")
 def shared_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     root = tmp_path_factory.mktemp("shared-sandbox")
     config = init(root, sandbox_port=free_port())
-    with Sandbox(config, root / "sandbox.log") as sandbox:
+    with Sandbox.of_config(config, root / "sandbox.log") as sandbox:
         yield sandbox
 
 

@@ -32,9 +32,10 @@ from inboxpay.sidecar.state import SERVICES, Services
 from inboxpay.store.api import Store
 from inboxpay.store.engine import open_store
 from tests.support.cards import sign_card
+from tests.support.sandbox import Sandbox
 
 from . import toml
-from .procs import Sandbox, Sidecar
+from .procs import Sidecar
 
 ORIGIN = "https://mail.example.com"
 ALICE = "alice@example.com"
@@ -200,7 +201,7 @@ class Env:
         """``inboxpay init`` in ``root``, then the edits every test needs. With no
         ``sandbox`` the config pays through its own (not yet started) one."""
         init(root, sidecar_port=free_port(), sandbox_port=free_port())
-        own = Sandbox(root / "inboxpay.toml", root / "sandbox.log")
+        own = Sandbox.of_config(root / "inboxpay.toml", root / "sandbox.log")
         env = cls(root, store_url, sandbox or own)
 
         def edit(data: dict[str, Any]) -> None:

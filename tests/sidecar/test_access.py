@@ -16,9 +16,9 @@ from joserfc.jwk import OctKey, OKPKey
 
 from inboxpay.config import Issuer
 from inboxpay.sidecar.auth import load_issuer_key, mint
+from tests.support.sandbox import Sandbox
 
 from .harness import ADMIN, ALICE, BOB, MALLORY, ORIGIN, Api, Env, new_key
-from .procs import Sandbox
 
 pytestmark = pytest.mark.asyncio
 

@@ -14,9 +14,10 @@ import aiohttp
 import pytest
 from store.pg import fresh_database
 
+from tests.support.sandbox import Sandbox
+
 from .harness import ALICE, BOB, MC_OK, VISA_OK, Api, Env, Reply, new_key, two_sidecars
 from .leaks import assert_no_secrets
-from .procs import Sandbox
 
 pytestmark = pytest.mark.asyncio
 

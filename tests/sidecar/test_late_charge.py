@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.sandbox import Sandbox
+
 from .harness import ALICE, MC_OK, VISA_OK, Api, Env
-from .procs import Sandbox
 
 pytestmark = pytest.mark.asyncio
 
@@ -39,7 +40,9 @@ def late_sandbox(env: Env) -> None:
         data["sidecar"]["reconcile_after"] = RECONCILE_AFTER
 
     env.edit(settings)
-    env.sandbox = Sandbox(env.config_path, env.root / "late-sandbox.log", gate=env.root / "gate")
+    env.sandbox = Sandbox.of_config(
+        env.config_path, env.root / "late-sandbox.log", gate=env.root / "gate"
+    )
     env.sandbox.start()
 
 

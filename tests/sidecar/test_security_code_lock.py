@@ -14,8 +14,9 @@ import aiohttp
 import pytest
 from store.pg import fresh_database
 
+from tests.support.sandbox import Sandbox
+
 from .harness import ALICE, GOOD_CODE, WRONG_CODE, Api, Env, Reply, two_sidecars
-from .procs import Sandbox
 
 pytestmark = pytest.mark.asyncio
 

@@ -18,9 +18,10 @@ import pytest
 import pytest_asyncio
 
 from inboxpay.signing_keys import DAY
+from tests.support.sandbox import Sandbox
 
 from .harness import ALICE, Env
-from .procs import Sandbox, run_cli
+from .procs import run_cli
 
 pytestmark = pytest.mark.asyncio
 

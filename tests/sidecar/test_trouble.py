@@ -14,9 +14,10 @@ import pytest
 from store.pg import free_port, fresh_database
 
 from inboxpay.store.model import StoreError
+from tests.support.sandbox import Sandbox
 
 from .harness import ALICE, Env, new_key
-from .procs import Sandbox, run_cli
+from .procs import run_cli
 
 pytestmark = pytest.mark.asyncio
 
@@ -66,7 +67,9 @@ async def test_processor_timeout_left_pending_then_reconciled(own_env: Env) -> N
 
     env.edit(slow_settings)
     # The same sandbox (keys, port, ledger), answering each charge SANDBOX_DELAY s late.
-    env.sandbox = Sandbox(env.config_path, env.root / "slow-sandbox.log", delay=SANDBOX_DELAY)
+    env.sandbox = Sandbox.of_config(
+        env.config_path, env.root / "slow-sandbox.log", delay=SANDBOX_DELAY
+    )
     env.sandbox.start()
     async with env.sidecar() as api:
         method_id = await api.method(ALICE)
