@@ -46,11 +46,14 @@ class Settler:
         processors: Mapping[str, Processor],
         reconcile_after: int,
         count_outcome: Callable[[str], None],
+        clock: Callable[[], datetime.datetime] = now,
     ) -> None:
+        """``clock``: the current time, aware UTC (tests move it instead of waiting)."""
         self._store = store
         self._processors = processors
         self._reconcile_after = reconcile_after
         self._count = count_outcome
+        self._clock = clock
 
     async def release(self, payment: Payment, result: ChargeResult | None = None) -> None:
         """End the security-code hold of a payment that was pending: kept as the failure
@@ -87,7 +90,7 @@ class Settler:
             return payment
         store = self._store
         if result is None:
-            age = now() - payment.created_at
+            age = self._clock() - payment.created_at
             if age <= datetime.timedelta(seconds=self._reconcile_after):
                 return payment
             # Looked up by the invoice's key just now: nothing was charged yet. The invoice
@@ -153,7 +156,7 @@ class Settler:
 
     async def recover_key(self, processor_key: str) -> Payment | None:
         """Attach the charge made with ``processor_key`` to the payment that made it."""
-        since = now() - LATE_CHARGE_WINDOW
+        since = self._clock() - LATE_CHARGE_WINDOW
         for payment in await self._store.not_received_payments(since):
             if payment.processor_key == processor_key:
                 revived = await self.recover(payment)
@@ -162,12 +165,12 @@ class Settler:
         return None
 
     async def reconcile_once(self) -> int:
-        cutoff = now() - datetime.timedelta(seconds=self._reconcile_after)
+        cutoff = self._clock() - datetime.timedelta(seconds=self._reconcile_after)
         changed = 0
         for payment in await self._store.stale_payments(OPEN_STATUSES, cutoff):
             if (await self.settle(payment)).status != payment.status:
                 changed += 1
-        for payment in await self._store.not_received_payments(now() - LATE_CHARGE_WINDOW):
+        for payment in await self._store.not_received_payments(self._clock() - LATE_CHARGE_WINDOW):
             if await self.recover(payment) is not None:
                 changed += 1
         return changed

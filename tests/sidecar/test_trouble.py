@@ -13,6 +13,8 @@ import asyncpg
 import pytest
 from store.pg import free_port, fresh_database
 
+from inboxpay.processor.client import open_processor
+from inboxpay.sidecar.settle import Settler
 from inboxpay.store.model import StoreError
 from tests.support.sandbox import Sandbox
 
@@ -24,6 +26,10 @@ pytestmark = pytest.mark.asyncio
 PROCESSOR_TIMEOUT = 0.5
 SANDBOX_DELAY = 3.0
 RECONCILE_AFTER = 5  # the smallest the config allows
+
+
+def _uncounted(status: str) -> None:
+    pass
 
 
 async def test_processor_down_then_retry_with_the_same_key(own_env: Env) -> None:
@@ -87,10 +93,24 @@ async def test_processor_timeout_left_pending_then_reconciled(own_env: Env) -> N
         assert await api.services.payments.reconcile_once() == 0
         assert (await store.get_payment_any_owner(payment_id)).status == "pending"
 
-        # Once the payment is older than reconcile_after, the reconciler settles it by key.
+        # Once the payment is older than reconcile_after, the reconciler settles it by key:
+        # the reconciler's code (Settler) on the app's store, its clock moved past
+        # reconcile_after instead of the test waiting that long. The sandbox writes the
+        # charge before holding its answer back; on a loaded machine the write may trail
+        # the sidecar's timeout, so first wait for that state (never for a time).
+        for _ in range(200):
+            if await env.charges():
+                break
+            await asyncio.sleep(0.05)
         stale = created + datetime.timedelta(seconds=RECONCILE_AFTER + 0.3)
-        await asyncio.sleep((stale - datetime.datetime.now(datetime.UTC)).total_seconds())
-        changed = await api.services.payments.reconcile_once()
+        processor = await open_processor(env.config.processors["sandbox"])
+        try:
+            later = Settler(
+                store, {"sandbox": processor}, RECONCILE_AFTER, _uncounted, lambda: stale
+            )
+            changed = await later.reconcile_once()
+        finally:
+            await processor.close()
         settled = await store.get_payment_any_owner(payment_id)
         # (The app's own reconciler task may have been first; either way it was a reconciler.)
         assert changed in (0, 1)
