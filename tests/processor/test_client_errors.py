@@ -112,12 +112,22 @@ def test_in_flight_is_an_unknown_outcome() -> None:
 
 
 def test_slow_answer_is_a_timeout() -> None:
+    # The answer comes once the client has given up (not after a fixed time the server's
+    # shutdown would wait for).
+    gave_up = asyncio.Event()
+
     async def handler(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(2)
+        await gave_up.wait()
         return web.json_response({})
 
+    async def impatient(client: ProcessorClient) -> Any:
+        try:
+            return await charge(client)
+        finally:
+            gave_up.set()
+
     with pytest.raises(ProcessorTimeout) as e:
-        against(handler, charge)
+        against(handler, impatient)
     assert e.value.reason == "timeout"
 
 
