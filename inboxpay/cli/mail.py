@@ -14,13 +14,12 @@ from inboxpay.errors import ConfigError
 def cmd_milter(args: argparse.Namespace) -> int:
     from inboxpay import logs
     from inboxpay.atomicfile import stamp
-    from inboxpay.milter.server import Runtime, run
+    from inboxpay.milter.main import run
 
     before = stamp(Path(args.config).absolute())  # a change from here on reloads
     cfg = config.load(args.config)
-    Runtime(cfg)  # load keys now: a bad key file is a config error, before libmilter starts
     logs.setup(args.log_level)
-    run(cfg, before)
+    run(cfg, before)  # reads the key files first: a bad one is a config error
     return EXIT_OK
 
 

@@ -7,21 +7,15 @@ the callbacks only observe their own duration, and the resolver its queries.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator, Mapping
-from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily
-from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
 
 from inboxpay.dns import CacheStats
-from inboxpay.errors import InboxPayError
 from inboxpay.milter.decide import Action, Reason, Skip
 from inboxpay.milter.pipeline import Outcome
-
-_log = logging.getLogger(__name__)
 
 #: The callbacks timed, as the milter protocol names its stages. Observed once per
 #: message (envrcpt, header and body: all of the message's together); connect and helo
@@ -49,10 +43,6 @@ _CALLBACK_BUCKETS = (
     20.0,
 )
 _DNS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-class MetricsPortError(InboxPayError):
-    """The metrics port could not be opened (taken, or an address this host lacks)."""
 
 
 class _CacheCollector(Collector):
@@ -163,15 +153,3 @@ class MilterMetrics:
     def watch_cache(self, stats: Callable[[], CacheStats]) -> None:
         """Export the DNS cache's hits and misses; ``stats`` is called at each scrape."""
         self.registry.register(_CacheCollector(stats))
-
-
-def serve(registry: CollectorRegistry, host: str, port: int) -> WSGIServer:
-    """Serve ``registry`` over HTTP on ``host:port`` from a daemon thread, until shutdown()."""
-    try:
-        server, _thread = start_http_server(port, host, registry=registry)
-    except OSError as e:
-        raise MetricsPortError(
-            f"[milter] metrics_listen: cannot listen on {host}:{port}: {e.strerror or e}"
-        ) from None
-    _log.info("metrics listening", extra={"listen": f"{host}:{port}"})
-    return server

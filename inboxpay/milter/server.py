@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,7 +12,6 @@ from dataclasses import dataclass
 import Milter
 from joserfc.jwk import RSAKey
 
-from inboxpay.atomicfile import Stamp
 from inboxpay.card import CardSigner
 from inboxpay.config import Config, Partner
 from inboxpay.dns import BudgetedResolver, CachingResolver, static_record
@@ -24,10 +22,10 @@ from inboxpay.milter.facts import MessageFacts
 from inboxpay.milter.filter import InboxPayMilter
 from inboxpay.milter.listener import serve
 from inboxpay.milter.metrics import MilterMetrics
-from inboxpay.milter.metrics import serve as serve_metrics
+from inboxpay.milter.metrics_http import serve as serve_metrics
 from inboxpay.milter.orgsync import OrgSync
 from inboxpay.milter.pipeline import Outcome, Settings, process
-from inboxpay.milter.reload import Reloader, Stamps, stamps
+from inboxpay.milter.reload import Reloader, Stamps
 
 _log = logging.getLogger(__name__)
 
@@ -170,21 +168,8 @@ def start_worker(config: Config, seen: Stamps, metrics: MilterMetrics) -> None:
     Milter.set_exception_policy(Milter.CONTINUE)
 
 
-def workers_wanted(config: Config) -> int:
-    return config.milter.workers or os.cpu_count() or 1
-
-
-def run(config: Config, config_stamp: Stamp | None = None) -> None:
-    """Serve until libmilter stops (one process) or until SIGTERM (several workers).
-    ``config_stamp``: the config file's stamp taken before ``config`` was loaded, so a
-    change made meanwhile is still picked up."""
-    seen = stamps(config, config_stamp)  # before the key files are read
-    count = workers_wanted(config)
-    if count > 1:
-        from inboxpay.milter.workers import supervise
-
-        supervise(config, seen, count)
-        return
+def serve_alone(config: Config, seen: Stamps) -> None:
+    """One process handles all mail: serve until libmilter stops."""
     metrics = MilterMetrics()
     if config.milter.metrics_listen is not None:
         # Before anything else starts: a taken port stops start-up with one line.

@@ -44,7 +44,7 @@ from prometheus_client.registry import Collector
 from inboxpay import logs
 from inboxpay.config import Config
 from inboxpay.milter.listener import open_socket, set_nonblocking_listener
-from inboxpay.milter.metrics import MilterMetrics, serve
+from inboxpay.milter.metrics_http import serve
 from inboxpay.milter.reload import Stamps
 
 _log = logging.getLogger(__name__)
@@ -297,6 +297,8 @@ def _worker(config: Config, seen: Stamps, channel: socket.socket, level: str) ->
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     logs.setup(level)
+    # The message path is imported here, in the worker, never by the supervisor.
+    from inboxpay.milter.metrics import MilterMetrics
     from inboxpay.milter.server import start_worker
 
     metrics = MilterMetrics()

@@ -26,7 +26,8 @@ from inboxpay.milter.decide import Action, Reason, Skip, Verdict
 from inboxpay.milter.edits import Edits
 from inboxpay.milter.facts import Evidence, MessageFacts
 from inboxpay.milter.filter import InboxPayMilter
-from inboxpay.milter.metrics import MetricsPortError, MilterMetrics, serve
+from inboxpay.milter.metrics import MilterMetrics
+from inboxpay.milter.metrics_http import MetricsPortError, serve
 from inboxpay.milter.pipeline import Outcome
 
 REPO = Path(__file__).resolve().parents[2]
