@@ -95,9 +95,8 @@ def _dmarc_record(domain: str, resolver: Resolver) -> tuple[DmarcRecord | None, 
         return None, True
 
 
-def _authors(facts: MessageFacts, resolver: Resolver) -> tuple[AuthorRecord, ...]:
+def _authors(found: tuple[str, ...], resolver: Resolver) -> tuple[AuthorRecord, ...]:
     """Each author domain's DMARC record when From names several (RFC 7489 6.6.1)."""
-    _n, found = from_addresses(facts)
     domains = list(dict.fromkeys(d for d in (a.rpartition("@")[2] for a in found) if d))
     if len(found) < 2 or not domains:
         return ()
@@ -105,8 +104,9 @@ def _authors(facts: MessageFacts, resolver: Resolver) -> tuple[AuthorRecord, ...
 
 
 def _authenticate(
-    facts: MessageFacts, from_domain: str, resolver: Resolver, limits: Limits
+    facts: MessageFacts, addresses: tuple[str, ...], resolver: Resolver, limits: Limits
 ) -> _Auth:
+    from_domain = addresses[0].rpartition("@")[2] if len(addresses) == 1 else ""
     spf_mailfrom = spf_helo = None
     if facts.client_ip:
         spf_mailfrom = spf.check_mailfrom(
@@ -122,7 +122,7 @@ def _authenticate(
             dkim.verify_all(facts.message.as_bytes(), resolver, limits.max_dkim_signatures)
         )
     record, dmarc_error = _dmarc_record(from_domain, resolver) if from_domain else (None, False)
-    authors = _authors(facts, resolver)
+    authors = _authors(addresses, resolver)
     return _Auth(spf_mailfrom, spf_helo, signatures, record, dmarc_error, authors)
 
 
@@ -169,11 +169,10 @@ def analyze(
     markup = MarkupScan(()) if internal else scan(facts.message)  # too large is still cleaned
     needs_from = not internal and (partners is None or bool(markup.found or markup.unwalked))
     n_from, addresses = from_addresses(facts) if needs_from else (0, ())
-    from_domain = addresses[0].rpartition("@")[2] if len(addresses) == 1 else ""
     checked = not internal and (
         partners is None or could_earn_card(facts, markup, addresses, n_from, partners)
     )
-    auth = _authenticate(facts, from_domain, resolver, limits) if checked else _Auth()
+    auth = _authenticate(facts, addresses, resolver, limits) if checked else _Auth()
     evidence = Evidence(
         from_addresses=addresses,
         from_fields=n_from,
