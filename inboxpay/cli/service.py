@@ -16,7 +16,7 @@ from inboxpay.cli.common import EXIT_OK, Subparsers, boolean, command, config_ar
 from inboxpay.dev import DEFAULT_MTA_LISTEN
 from inboxpay.errors import ConfigError, InboxPayError
 from inboxpay.store.api import Store
-from inboxpay.store.model import NotFound, Payment
+from inboxpay.store.model import Payment, RowNotFound
 
 T = TypeVar("T")
 
@@ -227,7 +227,7 @@ def cmd_payments_show(args: argparse.Namespace) -> int:
 
     try:
         payment = with_store(cfg, work)
-    except NotFound:
+    except RowNotFound:
         raise InboxPayError(f"no payment {args.payment_id}") from None
     print(json.dumps(_payment_line(payment), indent=2))
     return EXIT_OK

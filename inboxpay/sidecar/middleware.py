@@ -34,7 +34,7 @@ _HTTP_CODES = {
 
 def translate(e: Exception) -> ApiError | None:
     """Store errors as API errors; None for anything unexpected."""
-    if isinstance(e, store_errors.NotFound):
+    if isinstance(e, store_errors.RowNotFound):
         err = ApiError("no such object", "not_found")
         err.status = 404
         return err
@@ -48,7 +48,7 @@ def translate(e: Exception) -> ApiError | None:
         err = ApiError("this Idempotency-Key was used with another request", "idempotency_mismatch")
         err.status = 422
         return err
-    if isinstance(e, store_errors.Conflict):
+    if isinstance(e, store_errors.WriteConflict):
         err = ApiError("the request conflicts with the current state", "conflict")
         err.status = 409
         return err

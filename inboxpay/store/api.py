@@ -50,18 +50,18 @@ class Store(Protocol):
         ...
 
     async def get_payment_method(self, owner: str, method_id: str) -> PaymentMethod:
-        """Raises NotFound (also for another owner's id or a deleted one)."""
+        """Raises RowNotFound (also for another owner's id or a deleted one)."""
         ...
 
     async def list_payment_methods(self, owner: str) -> list[PaymentMethod]: ...
     async def update_payment_method(
         self, owner: str, method_id: str, **fields: Any
     ) -> PaymentMethod:
-        """Update exp_month, exp_year, nickname, billing_address; NotFound if not the owner's."""
+        """Update exp_month, exp_year, nickname, billing_address; RowNotFound if not the owner's."""
         ...
 
     async def delete_payment_method(self, owner: str, method_id: str) -> None:
-        """Delete the row and its sealed data for good; NotFound if not the owner's."""
+        """Delete the row and its sealed data for good; RowNotFound if not the owner's."""
         ...
 
     async def all_payment_method_keys(self) -> list[tuple[str, str, bytes, int]]:

@@ -14,16 +14,16 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from inboxpay.store.model import Conflict
+from inboxpay.store.model import WriteConflict
 
 #: One result row: column name -> value.
 Row = dict[str, Any]
 
 
-class UniqueViolation(Conflict):
+class UniqueViolation(WriteConflict):
     """A unique index refused a write. ``constraint`` names it the PostgreSQL way
     (the index name, ``<table>_pkey``, ``<table>_<columns>_key``) on both engines, so the
-    caller can turn it into the precise Conflict subclass."""
+    caller can turn it into the precise WriteConflict subclass."""
 
     def __init__(self, constraint: str) -> None:
         super().__init__(f"unique constraint {constraint or '?'} refused the write")

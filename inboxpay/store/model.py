@@ -14,15 +14,19 @@ class StoreError(InboxPayError):
     """A storage failure (database unreachable, constraint broken unexpectedly)."""
 
 
-class NotFound(StoreError):
+# The store's errors say what happened to a row; HTTP's words (NotFound, Conflict) belong
+# to the sidecar's answers (inboxpay/sidecar/errors.py), which middleware.translate makes.
+
+
+class RowNotFound(StoreError):
     """No such row for this owner (another owner's row is 'not found' too)."""
 
 
-class Conflict(StoreError):
+class WriteConflict(StoreError):
     """A uniqueness rule refused the write (see subclasses)."""
 
 
-class AlreadyPaid(Conflict):
+class AlreadyPaid(WriteConflict):
     """The invoice already has a pending, requires_action or succeeded payment."""
 
 
@@ -30,19 +34,19 @@ class AttemptLimit(StoreError):
     """A :class:`Hold`'s limit was reached: nothing was written."""
 
 
-class DuplicatePaymentMethod(Conflict):
+class DuplicatePaymentMethod(WriteConflict):
     """The owner already saved a payment method with this fingerprint."""
 
 
-class PaymentFinal(Conflict):
+class PaymentFinal(WriteConflict):
     """The payment is succeeded, declined or failed: money history is never rewritten."""
 
 
-class IdempotencyInFlight(Conflict):
+class IdempotencyInFlight(WriteConflict):
     """The same Idempotency-Key is still being processed."""
 
 
-class IdempotencyMismatch(Conflict):
+class IdempotencyMismatch(WriteConflict):
     """The same Idempotency-Key was used with a different request body."""
 
 

@@ -21,18 +21,18 @@ from inboxpay.store.model import (
     AttemptLimit,
     AuditEntry,
     BillingProfile,
-    Conflict,
     DuplicatePaymentMethod,
     Hold,
     IdempotencyInFlight,
     IdempotencyMismatch,
     IdempotentResponse,
-    NotFound,
     OrgSetting,
     Payment,
     PaymentFinal,
     PaymentMethod,
     PaymentStatus,
+    RowNotFound,
+    WriteConflict,
 )
 
 Clock = Callable[[], datetime.datetime]
@@ -52,7 +52,7 @@ _METHOD_FIELDS: dict[str, type] = {
 }
 
 #: How each unique index's refusal reads to the caller.
-_INDEX_ERRORS: dict[str, tuple[type[Conflict], str]] = {
+_INDEX_ERRORS: dict[str, tuple[type[WriteConflict], str]] = {
     "payments_one_active_per_invoice": (
         AlreadyPaid,
         "this invoice already has a pending, requires_action or succeeded payment",
@@ -70,7 +70,7 @@ def utc_now() -> datetime.datetime:
 
 @contextmanager
 def _conflicts() -> Iterator[None]:
-    """Turn a unique violation into the Conflict subclass its index stands for."""
+    """Turn a unique violation into the WriteConflict subclass its index stands for."""
     try:
         yield
     except UniqueViolation as e:
@@ -211,7 +211,7 @@ class SqlStore:
             owner,
         )
         if row is None:
-            raise NotFound(f"no payment method {method_id}")
+            raise RowNotFound(f"no payment method {method_id}")
         return rows.payment_method(row)
 
     async def list_payment_methods(self, owner: str) -> list[PaymentMethod]:
@@ -253,7 +253,7 @@ class SqlStore:
                 owner,
             )
             if not changed:
-                raise NotFound(f"no payment method {method_id}")
+                raise RowNotFound(f"no payment method {method_id}")
             row = await tx.fetchrow(
                 f"SELECT {rows.METHOD_COLUMNS} FROM payment_methods WHERE id = ?", method_id
             )
@@ -267,7 +267,7 @@ class SqlStore:
             "DELETE FROM payment_methods WHERE id = ? AND owner = ?", method_id, owner
         )
         if not deleted:
-            raise NotFound(f"no payment method {method_id}")
+            raise RowNotFound(f"no payment method {method_id}")
 
     async def all_payment_method_keys(self) -> list[tuple[str, str, bytes, int]]:
         found = await self.db.fetch(
@@ -329,7 +329,7 @@ class SqlStore:
             owner,
         )
         if row is None:
-            raise NotFound(f"no payment {payment_id}")
+            raise RowNotFound(f"no payment {payment_id}")
         return rows.payment(row)
 
     async def get_payment_any_owner(self, payment_id: str) -> Payment:
@@ -337,7 +337,7 @@ class SqlStore:
             f"SELECT {rows.PAYMENT_COLUMNS} FROM payments WHERE id = ?", payment_id
         )
         if row is None:
-            raise NotFound(f"no payment {payment_id}")
+            raise RowNotFound(f"no payment {payment_id}")
         return rows.payment(row)
 
     async def list_payments(self, owner: str, limit: int = 100) -> list[Payment]:
@@ -390,7 +390,7 @@ class SqlStore:
                         "SELECT status FROM payments WHERE id = ?", payment_id
                     )
                     if exists is None:
-                        raise NotFound(f"no payment {payment_id}")
+                        raise RowNotFound(f"no payment {payment_id}")
                     raise PaymentFinal(f"payment {payment_id} is already {exists}")
                 row = await tx.fetchrow(
                     f"SELECT {rows.PAYMENT_COLUMNS} FROM payments WHERE id = ?", payment_id

@@ -19,8 +19,8 @@ from inboxpay.store.model import (
     IdempotencyInFlight,
     IdempotencyMismatch,
     IdempotentResponse,
-    NotFound,
     PaymentFinal,
+    RowNotFound,
     StoreError,
 )
 from inboxpay.store.sql import IN_FLIGHT_TTL, SqlStore
@@ -123,12 +123,12 @@ async def test_payment_method_round_trip(store: SqlStore) -> None:
 
 async def test_payment_methods_are_owner_scoped(store: SqlStore) -> None:
     saved = await store.add_payment_method(method(ALICE))
-    with pytest.raises(NotFound):
+    with pytest.raises(RowNotFound):
         await store.get_payment_method(BOB, saved.id)
     assert await store.list_payment_methods(BOB) == []
-    with pytest.raises(NotFound):
+    with pytest.raises(RowNotFound):
         await store.update_payment_method(BOB, saved.id, nickname="mine now")
-    with pytest.raises(NotFound):
+    with pytest.raises(RowNotFound):
         await store.delete_payment_method(BOB, saved.id)
     assert await store.get_payment_method(ALICE, saved.id) == saved
 
@@ -171,7 +171,7 @@ async def test_update_payment_method_refuses_other_fields(store: SqlStore) -> No
         await store.update_payment_method(ALICE, saved.id, last4="0000")
     with pytest.raises(TypeError, match="exp_month"):
         await store.update_payment_method(ALICE, saved.id, exp_month="12")
-    with pytest.raises(NotFound):
+    with pytest.raises(RowNotFound):
         await store.update_payment_method(ALICE, "pm_missing", nickname="x")
     assert await store.get_payment_method(ALICE, saved.id) == saved
 
@@ -180,9 +180,9 @@ async def test_delete_payment_method(store: SqlStore) -> None:
     kept = await store.add_payment_method(method(ALICE))
     gone = await store.add_payment_method(method(ALICE))
     await store.delete_payment_method(ALICE, gone.id)
-    with pytest.raises(NotFound):
+    with pytest.raises(RowNotFound):
         await store.get_payment_method(ALICE, gone.id)
-    with pytest.raises(NotFound):
+    with pytest.raises(RowNotFound):
         await store.delete_payment_method(ALICE, gone.id)
     assert await store.list_payment_methods(ALICE) == [kept]
     assert [k[0] for k in await store.all_payment_method_keys()] == [kept.id]
@@ -217,10 +217,10 @@ async def test_payment_round_trip_and_owner_scope(store: SqlStore) -> None:
     assert await store.get_payment(ALICE, created.id) == created
     assert await store.get_payment_any_owner(created.id) == created
     assert await store.list_payments(ALICE) == [created]
-    with pytest.raises(NotFound):
+    with pytest.raises(RowNotFound):
         await store.get_payment(BOB, created.id)
     assert await store.list_payments(BOB) == []
-    with pytest.raises(NotFound):
+    with pytest.raises(RowNotFound):
         await store.get_payment_any_owner("pay_missing")
 
 
@@ -302,7 +302,7 @@ async def test_update_payment(store: SqlStore, clock: FakeClock) -> None:
     assert done.processor_ref == "ch_1"  # kept once known
     assert done.updated_at == clock.now
     assert await store.get_payment_any_owner(created.id) == done
-    with pytest.raises(NotFound):
+    with pytest.raises(RowNotFound):
         await store.update_payment("pay_missing", "failed")
     with pytest.raises(ValueError, match="status"):
         await store.update_payment(created.id, "refunded")
