@@ -9,6 +9,8 @@ disagree. The rule is in docs/card-format.md.
 
 from __future__ import annotations
 
+from inboxpay.errors import InboxPayError
+
 
 def split(address: str) -> tuple[str, str]:
     """``(local part, domain)``, split at the last "@" outside a quoted string.
@@ -72,7 +74,7 @@ def normalize(address: str) -> str:
     return f"{local}@{normalize_domain(domain)}"
 
 
-class AddressError(ValueError):
+class AddressError(InboxPayError, ValueError):
     """An address that cannot name a user who signs in."""
 
 

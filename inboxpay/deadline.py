@@ -14,8 +14,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from inboxpay.errors import InboxPayError
 
-class DeadlineExceeded(Exception):
+
+class DeadlineExceeded(InboxPayError):
     """The message used up its CPU time; the caller takes the fail-safe path."""
 
 

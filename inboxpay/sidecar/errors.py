@@ -7,8 +7,10 @@ into them in one place (:func:`inboxpay.sidecar.middleware.translate`).
 
 from __future__ import annotations
 
+from inboxpay.errors import InboxPayError
 
-class ApiError(Exception):
+
+class ApiError(InboxPayError):
     status = 400
     code = "bad_request"
 

@@ -19,7 +19,9 @@ import inboxpay
 #: that matches counts: ``processor.sandbox`` is not ``processor``); ``""`` is the
 #: package's own ``__init__`` (``__version__``).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("", "errors", "atomicfile", "logs", "deadline", "message", "charsets"),
+    # The root of the exception tree, under every component (deadline, addresses, ...).
+    ("errors",),
+    ("", "atomicfile", "logs", "deadline", "message", "charsets"),
     ("addresses", "currency", "dns", "keys", "paymentcard", "mimeparts"),
     ("card", "vault", "orgs", "auth", "invoice"),
     ("signing_keys",),
