@@ -72,7 +72,12 @@ def test_a_killed_worker_is_replaced_and_no_mail_is_lost(two_workers: Instance) 
     start = mta.postfix.log_size()
     with ThreadPoolExecutor(max_workers=1) as killer:
         load = killer.submit(send, instance, mails)
-        time.sleep(1.0)
+        # In the middle of it: once a few messages are through, while the rest are not.
+        deadline = time.monotonic() + 60
+        while mta.postfix.log_since(start).count("status=sent") < 8 and not load.done():
+            assert time.monotonic() < deadline, "no mail got through before the kill"
+            time.sleep(0.02)
+        assert not load.done(), "the load ended before the kill: nothing was in flight"
         os.kill(workers[0], signal.SIGKILL)
         started = time.monotonic()
         queue_ids = load.result()
