@@ -69,3 +69,9 @@ class TooManyRequests(ApiError):
 
 class ServiceUnavailable(ApiError):
     status, code = 503, "unavailable"
+
+
+def already_paid() -> Conflict:
+    """The answer for an invoice already paid or being paid, however the sidecar learnt it
+    (the store's AlreadyPaid, the card's status, the processor's idempotency check)."""
+    return Conflict("this invoice is already paid or being paid", "already_paid")

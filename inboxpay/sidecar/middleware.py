@@ -1,7 +1,7 @@
 """Every request: an id, CORS for webmail origins, metrics, and errors rendered as JSON.
 
-This is the one place where lower layers' errors become HTTP answers; a
-traceback never reaches a client.
+This is the one place where lower layers' errors become HTTP answers (:func:`translate`);
+a traceback never reaches a client.
 """
 
 from __future__ import annotations
@@ -16,7 +16,17 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from inboxpay import logs
-from inboxpay.sidecar.errors import ApiError
+from inboxpay.card import CardError
+from inboxpay.paymentcard import CardDataError
+from inboxpay.sidecar.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    Unprocessable,
+    already_paid,
+)
 from inboxpay.sidecar.http import error_body, json_response
 from inboxpay.sidecar.metrics import METRICS
 from inboxpay.store import model as store_errors
@@ -33,29 +43,38 @@ _HTTP_CODES = {
 
 
 def translate(e: Exception) -> ApiError | None:
-    """Store errors as API errors; None for anything unexpected."""
+    """Lower layers' errors as API errors; None for anything unexpected (a logged 500).
+
+    The one table for the sidecar: the store's errors, the card's (verifying the card a
+    request carries) and the card data a user typed. Handlers translate only where the
+    answer depends on more than the error: a field to name (the wallet's form), a
+    payment row to settle first (the processor's errors, in paying.py), or which limit
+    was reached (AttemptLimit). A VaultError, or any error not named here, is a 500.
+    """
     if isinstance(e, store_errors.RowNotFound):
-        err = ApiError("no such object", "not_found")
-        err.status = 404
-        return err
+        return NotFound("no such object", "not_found")
     if isinstance(e, store_errors.IdempotencyInFlight):
-        err = ApiError(
+        return Conflict(
             "a request with this Idempotency-Key is in progress", "idempotency_in_progress"
         )
-        err.status = 409
-        return err
     if isinstance(e, store_errors.IdempotencyMismatch):
-        err = ApiError("this Idempotency-Key was used with another request", "idempotency_mismatch")
-        err.status = 422
-        return err
+        return Unprocessable(
+            "this Idempotency-Key was used with another request", "idempotency_mismatch"
+        )
+    if isinstance(e, store_errors.AlreadyPaid):
+        return already_paid()
+    if isinstance(e, store_errors.DuplicatePaymentMethod):
+        return Conflict("this card is already saved", "duplicate_payment_method")
     if isinstance(e, store_errors.WriteConflict):
-        err = ApiError("the request conflicts with the current state", "conflict")
-        err.status = 409
-        return err
+        return Conflict("the request conflicts with the current state", "conflict")
     if isinstance(e, store_errors.StoreError):
-        err = ApiError("the store is unavailable; try again", "store_unavailable")
-        err.status = 503
-        return err
+        return ServiceUnavailable("the store is unavailable; try again", "store_unavailable")
+    if isinstance(e, CardError):  # a card that does not parse, or does not verify
+        if e.code == "malformed_card":
+            return BadRequest(str(e), e.code)
+        return Unprocessable(str(e), e.code)
+    if isinstance(e, CardDataError):  # the wallet names the field itself (wallet.py)
+        return BadRequest(str(e), e.code)
     return None
 
 

@@ -45,13 +45,12 @@ from inboxpay.processor.protocol import (
 )
 from inboxpay.sidecar.auth import Principal
 from inboxpay.sidecar.errors import (
-    BadRequest,
-    Conflict,
     Forbidden,
     Gone,
     ServiceUnavailable,
     TooManyRequests,
     Unprocessable,
+    already_paid,
 )
 from inboxpay.sidecar.orgs import OrgDirectory
 from inboxpay.sidecar.review import Reviewed, review
@@ -60,7 +59,6 @@ from inboxpay.sidecar.wallet import Wallet, now
 from inboxpay.store.api import Store
 from inboxpay.store.model import (
     ACTIVE_STATUSES,
-    AlreadyPaid,
     AttemptLimit,
     Hold,
     Payment,
@@ -161,7 +159,7 @@ class PaymentService:
         if reviewed.status == "org_disabled":
             raise Forbidden("payments are switched off for your organization", "org_disabled")
         if reviewed.status in ("paid", "processing"):
-            raise _already_paid()
+            raise already_paid()
         if reviewed.status == "expired":
             raise Gone("this payment card has expired", "card_expired")
         method = await self._usable_method(user, body)
@@ -201,11 +199,9 @@ class PaymentService:
         hold = self._cvc_hold(method)
         if await c.store.count_attempts(user.sub, CVC_KIND, method.id, hold.since) >= hold.limit:
             raise _locked()
-        try:
-            paymentcard.validate_security_code(body["security_code"], method.brand)
-            paymentcard.validate_expiry(method.exp_month, method.exp_year)
-        except paymentcard.CardDataError as e:
-            raise BadRequest(str(e), e.code) from None
+        # CardDataError: a 400 with its code (middleware.translate)
+        paymentcard.validate_security_code(body["security_code"], method.brand)
+        paymentcard.validate_expiry(method.exp_month, method.exp_year)
         return method
 
     async def _create(
@@ -242,11 +238,9 @@ class PaymentService:
             created_at=stamp,
             updated_at=stamp,
         )
-        try:
+        try:  # AlreadyPaid: a 409 already_paid (middleware.translate)
             created = await self._c.store.create_payment(payment, self._cvc_hold(method))
-        except AlreadyPaid:
-            raise _already_paid() from None
-        except AttemptLimit:
+        except AttemptLimit:  # this hold is the security code's: the card is locked
             raise _locked() from None
         audit = {"invoice": inv["number"], "amount": inv["amount"], "currency": inv["currency"]}
         await self._c.store.audit(
@@ -302,7 +296,7 @@ class PaymentService:
             # received, reached the processor after all. It is this invoice's payment.
             found = await self._settler.recover_key(payment.processor_key) if mismatch else None
             if found is not None and found.status in ACTIVE_STATUSES:
-                raise _already_paid() from None
+                raise already_paid() from None
             raise ServiceUnavailable(
                 "the payment processor refused the request; nothing was charged", "processor_error"
             ) from None
@@ -354,10 +348,6 @@ class PaymentService:
         """Settle payments open longer than ``reconcile_after``, and attach charges that
         reached the processor late to payments taken for not received; how many changed."""
         return await self._settler.reconcile_once()
-
-
-def _already_paid() -> Conflict:
-    return Conflict("this invoice is already paid or being paid", "already_paid")
 
 
 def _locked() -> TooManyRequests:

@@ -12,7 +12,7 @@ from typing import Any
 from inboxpay.card import CardError, Verifier, recipient_hash
 from inboxpay.currency import CurrencyError, to_minor
 from inboxpay.sidecar.auth import Principal
-from inboxpay.sidecar.errors import BadRequest, Forbidden, Unprocessable
+from inboxpay.sidecar.errors import BadRequest, Forbidden
 from inboxpay.sidecar.orgs import OrgDirectory
 from inboxpay.store.api import Store
 from inboxpay.store.model import Payment, PaymentStatus
@@ -77,11 +77,7 @@ def _verify(verifier: Verifier, value: str) -> dict[str, Any]:
             raise CardError("malformed_card", "card invoice has a control character")
         if not isinstance(claims.get("rcpt"), list) or not isinstance(claims.get("exp"), int):
             raise CardError("malformed_card", "card lacks recipients or expiry")
-        amount_minor(invoice)
-    except CardError as e:
-        if e.code == "malformed_card":
-            raise BadRequest(str(e), e.code) from None
-        raise Unprocessable(str(e), e.code) from None
+        amount_minor(invoice)  # CardError: a 400 or a 422 (middleware.translate)
     except (KeyError, TypeError, AttributeError):
         raise BadRequest("card payload is not an InboxPay card", "malformed_card") from None
     return claims

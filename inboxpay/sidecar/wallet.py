@@ -14,10 +14,10 @@ from typing import Any
 from inboxpay import paymentcard
 from inboxpay.config import LimitsConfig
 from inboxpay.sidecar.auth import Principal
-from inboxpay.sidecar.errors import BadRequest, Conflict, TooManyRequests
+from inboxpay.sidecar.errors import BadRequest, TooManyRequests
 from inboxpay.sidecar.metrics import Metrics
 from inboxpay.store.api import Store
-from inboxpay.store.model import Address, BillingProfile, DuplicatePaymentMethod, PaymentMethod
+from inboxpay.store.model import Address, BillingProfile, PaymentMethod
 from inboxpay.vault import Sealed, Vault, VaultError
 
 ADD_KIND = "payment_method_add"
@@ -162,10 +162,7 @@ class Wallet:
             updated_at=stamp,
         )
         del number
-        try:
-            saved = await self._store.add_payment_method(method)
-        except DuplicatePaymentMethod:
-            raise Conflict("this card is already saved", "duplicate_payment_method") from None
+        saved = await self._store.add_payment_method(method)  # DuplicatePaymentMethod: a 409
         await self._store.audit(user.sub, "payment_method.add", saved.id, {"last4": saved.last4})
         return method_json(saved, body["name"])
 
