@@ -6,8 +6,11 @@ mark wins over any label; a label is looked up in the standard's table (``webenc
 and one it does not list (utf-7, utf-32, EBCDIC, ...) is ignored, as Python, which knows
 them, would not. A part we cannot be sure to read as every client does is *doubtful*.
 
-Decoding is exact enough to write the part back: the bytes outside what a caller changes
-stay as they were. Python's single-byte codecs leave some bytes undefined where WHATWG
+Decoding is exact enough to write the part back: text a caller leaves alone encodes to
+the bytes it came from, except in the multi-byte CJK encodings, where a few characters
+have two byte sequences (Shift_JIS's NEC and IBM codes for the IBM extensions, for one)
+and are written back as the one Python chooses: the same text for every reader. Only a
+part whose text changed is written back at all. Python's single-byte codecs leave some bytes undefined where WHATWG
 maps them to C1 controls (cp1252's 0x81 0x8D 0x8F 0x90 0x9D); those are mapped as WHATWG
 does, both ways.
 """
