@@ -10,9 +10,9 @@ Decoding is exact enough to write the part back: text a caller leaves alone enco
 the bytes it came from, except in the multi-byte CJK encodings, where a few characters
 have two byte sequences (Shift_JIS's NEC and IBM codes for the IBM extensions, for one)
 and are written back as the one Python chooses: the same text for every reader. Only a
-part whose text changed is written back at all. Python's single-byte codecs leave some bytes undefined where WHATWG
-maps them to C1 controls (cp1252's 0x81 0x8D 0x8F 0x90 0x9D); those are mapped as WHATWG
-does, both ways.
+part whose text changed is written back at all. Python's single-byte codecs leave some
+bytes undefined where WHATWG maps them to C1 controls (cp1252's 0x81 0x8D 0x8F 0x90
+0x9D); those are mapped as WHATWG does, both ways.
 """
 
 from __future__ import annotations
