@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -14,16 +13,14 @@ from typing import Any
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OKPKey, RSAKey
 
+from inboxpay import keyfile
 from inboxpay.errors import ConfigError
 
 RECIPIENT_KEY_BYTES = 32
 
 
 def load_signing_key(path: Path, key_name: str = "[signing] key_file") -> OKPKey:
-    try:
-        pem = path.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"{key_name}: cannot read {path}: {e.strerror}") from e
+    pem = keyfile.read(path, key_name)
     try:
         key = OKPKey.import_key(pem)
     except (JoseError, ValueError, TypeError) as e:
@@ -39,9 +36,10 @@ def kid_of(key: OKPKey) -> str:
 
 
 def load_recipient_key(path: Path, key_name: str = "[signing] recipient_key_file") -> bytes:
+    data = keyfile.read(path, key_name)
     try:
-        text = path.read_text("ascii").strip()
-    except (OSError, UnicodeDecodeError) as e:
+        text = data.decode("ascii").strip()
+    except UnicodeDecodeError as e:
         raise ConfigError(f"{key_name}: cannot read {path}") from e
     try:
         key = base64.b64decode(text, validate=True)
@@ -57,10 +55,7 @@ MIN_RSA_BITS = 2048
 
 def load_request_keys(path: Path, key_name: str) -> tuple[RSAKey, ...]:
     """The RSA public keys in a JWKS file or a PEM file (a partner's signed_request_keys)."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"{key_name}: cannot read {path}: {e.strerror}") from e
+    data = keyfile.read(path, key_name)
     try:
         if data.lstrip().startswith(b"{"):
             keys = list(KeySet.import_key_set(json.loads(data)).keys)
@@ -84,19 +79,11 @@ def public_jwk(key: OKPKey, kid: str) -> dict[str, Any]:
     return jwk
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Create a key file readable only by us; O_EXCL: never overwrite a key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-
-
 def generate_signing_key(path: Path) -> OKPKey:
     key = OKPKey.generate_key("Ed25519", private=True)
-    write_private(path, key.as_pem(private=True))
+    keyfile.create(path, key.as_pem(private=True))
     return key
 
 
 def generate_recipient_key(path: Path) -> None:
-    write_private(path, base64.b64encode(secrets.token_bytes(RECIPIENT_KEY_BYTES)) + b"\n")
+    keyfile.create(path, base64.b64encode(secrets.token_bytes(RECIPIENT_KEY_BYTES)) + b"\n")

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 
+from inboxpay import keyfile
 from inboxpay.atomicfile import locked, replace_file
 from inboxpay.card import CardVerifier
 from inboxpay.errors import ConfigError
@@ -127,12 +128,9 @@ def parse_retired(data: bytes, where: str) -> tuple[RetiredKey, ...]:
 
 def load_retired(path: Path) -> tuple[RetiredKey, ...]:
     """The retired keys; none when the file does not exist (no rotation yet)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    data = keyfile.read_if_exists(path, RETIRED_NAME)
+    if data is None:
         return ()
-    except OSError as e:
-        raise ConfigError(f"{RETIRED_NAME}: cannot read {path}: {e.strerror}") from e
     return parse_retired(data, f"{RETIRED_NAME}: {path}")
 
 

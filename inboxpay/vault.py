@@ -39,7 +39,6 @@ import json
 import os
 import re
 import secrets
-import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +48,8 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from inboxpay.atomicfile import fsync_dir, replace_file
+from inboxpay import keyfile
+from inboxpay.atomicfile import replace_file
 from inboxpay.errors import ConfigError, InboxPayError
 from inboxpay.paymentcard import normalize_number
 
@@ -189,27 +189,7 @@ def _json_or_none(data: bytes) -> Any:
 def _read(path: Path, key_name: str) -> tuple[dict[str, Any], Keyring, os.stat_result]:
     """The raw JSON (to rewrite it without losing fields), the keyring, and the file's stat."""
     prefix = f"{key_name}: {path}"
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as e:
-        raise ConfigError(f"{key_name}: cannot read {path}: {e.strerror}") from e
-    try:
-        # fstat on the open file, not stat on the path: the file checked is the file read.
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ConfigError(f"{prefix}: is not a regular file")
-        # A file owned by someone else can only be read through group or other bits, so
-        # those are the deployer's choice; on our own file they only widen exposure.
-        if st.st_uid == os.geteuid() and st.st_mode & 0o077:
-            mode = stat.S_IMODE(st.st_mode)
-            raise ConfigError(f"{prefix}: mode is {mode:04o}, must be 0600 (chmod 600)")
-        try:
-            with os.fdopen(fd, "rb", closefd=False) as f:
-                data = f.read()
-        except OSError as e:
-            raise ConfigError(f"{key_name}: cannot read {path}: {e.strerror}") from e
-    finally:
-        os.close(fd)
+    data, st = keyfile.read_with_stat(path, key_name, private=True)
     raw = _json_or_none(data)
     if raw is None:
         raise ConfigError(f"{prefix}: is not valid JSON")
@@ -219,13 +199,6 @@ def _read(path: Path, key_name: str) -> tuple[dict[str, Any], Keyring, os.stat_r
 def load_keyring(path: Path, key_name: str = "[vault] key_file") -> Keyring:
     """Read and check the key file; any problem is a ConfigError naming ``key_name``."""
     return _read(Path(path), key_name)[1]
-
-
-def _write_fd(fd: int, data: bytes) -> None:
-    with os.fdopen(fd, "wb", closefd=False) as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def generate_keyring(path: Path, key_name: str = "[vault] key_file") -> Keyring:
@@ -240,22 +213,13 @@ def generate_keyring(path: Path, key_name: str = "[vault] key_file") -> Keyring:
     }
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        keyfile.create(path, _dump(raw))
     except FileExistsError:
         raise ConfigError(
             f"{key_name}: {path} already exists; not overwriting a key file"
         ) from None
     except OSError as e:
         raise ConfigError(f"{key_name}: cannot create {path}: {e.strerror}") from e
-    try:
-        _write_fd(fd, _dump(raw))
-    except BaseException:
-        # A half-written key file would block the next attempt (O_EXCL) and hold no key.
-        os.close(fd)
-        path.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    fsync_dir(path.parent)
     return _parse(raw, f"{key_name}: {path}")
 
 

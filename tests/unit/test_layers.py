@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # The root of the exception tree, under every component (deadline, addresses, ...).
     ("errors",),
     ("", "atomicfile", "logs", "deadline", "message", "charsets"),
+    ("keyfile",),
     ("addresses", "currency", "dns", "keys", "paymentcard", "mimeparts"),
     ("card", "vault", "orgs", "auth", "invoice"),
     ("signing_keys",),
