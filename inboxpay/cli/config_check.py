@@ -17,7 +17,8 @@ from typing import Any
 from inboxpay.config import Config, Examined, examine, read
 from inboxpay.config.reader import Errors
 from inboxpay.errors import ConfigError
-from inboxpay.keys import load_recipient_key, load_request_keys, load_signing_key
+from inboxpay.invoice.request_keys import load_request_keys
+from inboxpay.keys import load_recipient_key, load_signing_key
 from inboxpay.signing_keys import load_retired
 from inboxpay.vault import load_keyring
 
