@@ -12,7 +12,7 @@ lives in (``tests/unit/test_exception_tree.py`` keeps this drawing and the code 
             InexactAmount (currency.py), also a ValueError
         DNSError (dns.py)
         CardDataError (paymentcard.py)
-        CardError (card.py)
+        CardError (card/header.py)
         VaultError (vault.py)
         InvalidInvoice (invoice/model.py)
         SignedRequestRefused (invoice/signed.py)

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inboxpay.card.keyring import load_retired
+from inboxpay.card.keys import load_recipient_key, load_signing_key
 from inboxpay.config import Config, Examined, examine, read
 from inboxpay.config.reader import Errors
 from inboxpay.errors import ConfigError
 from inboxpay.invoice.request_keys import load_request_keys
-from inboxpay.keys import load_recipient_key, load_signing_key
-from inboxpay.signing_keys import load_retired
 from inboxpay.vault import load_keyring
 
 

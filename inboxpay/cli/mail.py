@@ -44,7 +44,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_public(args: argparse.Namespace) -> int:
-    from inboxpay.signing_keys import load_signing_keys
+    from inboxpay.card.keyring import load_signing_keys
 
     cfg = config.load(args.config)
     # The current key first, then retired keys still in their grace period.
@@ -53,7 +53,7 @@ def cmd_keys_public(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_generate(args: argparse.Namespace) -> int:
-    from inboxpay.keys import generate_recipient_key, generate_signing_key
+    from inboxpay.card.keys import generate_recipient_key, generate_signing_key
     from inboxpay.vault import generate_keyring
 
     cfg = config.load(args.config)

@@ -152,7 +152,7 @@ def cmd_rotate_vault(args: argparse.Namespace) -> int:
 def cmd_rotate_signing(args: argparse.Namespace) -> int:
     import datetime
 
-    from inboxpay.signing_keys import rotate
+    from inboxpay.card.keyring import rotate
 
     cfg = config.load(args.config)
     signing = cfg.signing

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from inboxpay.card.keys import generate_recipient_key, generate_signing_key
 from inboxpay.config import DEFAULT_PARTNERS, Partner
 from inboxpay.dev import mta, sample
 from inboxpay.errors import ConfigError
-from inboxpay.keys import generate_recipient_key, generate_signing_key
 from inboxpay.processor.keys import generate_api_key, generate_processor_key, public_jwk_of
 from inboxpay.vault import generate_keyring
 

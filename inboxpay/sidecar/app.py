@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from inboxpay.card.keys import load_recipient_key
 from inboxpay.config import Config
-from inboxpay.keys import load_recipient_key
 from inboxpay.processor.adapter import Processor
 from inboxpay.processor.client import open_processor
 from inboxpay.sidecar.auth import TokenVerifier, load_issuer_key

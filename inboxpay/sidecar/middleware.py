@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from inboxpay import logs
-from inboxpay.card import CardError
+from inboxpay.card.header import CardError
 from inboxpay.paymentcard import CardDataError
 from inboxpay.sidecar.errors import (
     ApiError,

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from inboxpay import paymentcard
-from inboxpay.card import Verifier
+from inboxpay.card.header import Verifier
 from inboxpay.config import LimitsConfig, Partner
 from inboxpay.currency import to_minor
 from inboxpay.processor.adapter import Processor

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from inboxpay.card import CardError
+from inboxpay.card.header import CardError
 from inboxpay.paymentcard import CardDataError
 from inboxpay.sidecar.middleware import translate
 from inboxpay.store import model

@@ -1,4 +1,4 @@
-"""Key files: the Ed25519 card-signing key and the recipient-hash secret."""
+"""The card's key files: the Ed25519 card-signing key and the recipient-hash secret."""
 
 from __future__ import annotations
 
