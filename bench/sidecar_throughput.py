@@ -748,7 +748,7 @@ _WORK: tuple[tuple[str, Callable[[str, str], bool]], ...] = (
         "HTTP to the processor (`inboxpay/processor/client.py`, aiohttp client)",
         lambda leaf, stack: "processor/client.py" in stack or "aiohttp/client" in stack,
     ),
-    ("the vault (`inboxpay/vault.py`)", lambda leaf, stack: "inboxpay/vault.py" in stack),
+    ("the vault (`inboxpay/vault/`)", lambda leaf, stack: "inboxpay/vault/" in stack),
     ("log lines (`logging`)", lambda leaf, stack: "(logging/" in stack),
     ("metrics (`prometheus_client`)", lambda leaf, stack: "prometheus_client" in stack),
     ("other socket sends (the answers)", lambda leaf, stack: _WRITE in leaf),
