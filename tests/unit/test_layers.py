@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # The root of the exception tree, under every component (deadline, addresses, ...).
     ("errors",),
     ("", "atomicfile", "logs", "deadline", "message", "charsets"),
-    ("addresses", "currency", "dns", "keyfile", "mimeparts"),
+    ("addresses", "currency", "dns", "keyfile"),
     ("card", "vault", "orgs", "auth", "invoice"),
     ("config",),
     ("store",),
