@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.null_milter import EOM_LINE
 from bench.null_milter import HEADER as NULL_HEADER
 from bench.traffic import PARTNERS_TOML
-from inboxpay import keys
+from inboxpay.card import keys
 from tests.e2e.procs import accepts_tcp, free_port, process_exited, stop, tail, wait_until
 
 BENCH = Path(__file__).resolve().parent

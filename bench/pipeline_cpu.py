@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import traffic
 from inboxpay.auth import dkim_accel
-from inboxpay.card import CardSigner
+from inboxpay.card.header import CardSigner
 from inboxpay.config import Partner
 from inboxpay.dns import StaticResolver, static_record
 from inboxpay.message import RawMessage

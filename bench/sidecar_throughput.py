@@ -55,10 +55,10 @@ sys.path.insert(0, str(REPO))
 
 from bench.cpu import tree_seconds  # noqa: E402
 from inboxpay import config as config_module  # noqa: E402
-from inboxpay.card import CardSigner  # noqa: E402
+from inboxpay.card.header import CardSigner  # noqa: E402
+from inboxpay.card.keys import kid_of, load_recipient_key, load_signing_key  # noqa: E402
 from inboxpay.config import Config  # noqa: E402
 from inboxpay.dev.init import init  # noqa: E402
-from inboxpay.keys import kid_of, load_recipient_key, load_signing_key  # noqa: E402
 from inboxpay.sidecar.auth import load_issuer_key, mint  # noqa: E402
 from tests.sidecar.toml import dumps as toml_dumps  # noqa: E402
 from tests.store.pg import find_bindir, free_port, fresh_database, throwaway_cluster  # noqa: E402
@@ -736,7 +736,10 @@ _WORK: tuple[tuple[str, Callable[[str, str], bool]], ...] = (
         "bearer token, the rest (`inboxpay/sidecar/auth.py`)",
         lambda leaf, stack: "sidecar/auth.py" in stack,
     ),
-    ("card, the rest (`inboxpay/card.py`)", lambda leaf, stack: "inboxpay/card.py" in stack),
+    (
+        "card, the rest (`inboxpay/card/header.py`)",
+        lambda leaf, stack: "inboxpay/card/header.py" in stack,
+    ),
     (
         "sealing the card to the processor, JWE ECDH-ES P-256 (`inboxpay/processor/seal.py:45`)",
         lambda leaf, stack: "processor/seal.py" in stack,
@@ -745,7 +748,7 @@ _WORK: tuple[tuple[str, Callable[[str, str], bool]], ...] = (
         "HTTP to the processor (`inboxpay/processor/client.py`, aiohttp client)",
         lambda leaf, stack: "processor/client.py" in stack or "aiohttp/client" in stack,
     ),
-    ("the vault (`inboxpay/vault.py`)", lambda leaf, stack: "inboxpay/vault.py" in stack),
+    ("the vault (`inboxpay/vault/`)", lambda leaf, stack: "inboxpay/vault/" in stack),
     ("log lines (`logging`)", lambda leaf, stack: "(logging/" in stack),
     ("metrics (`prometheus_client`)", lambda leaf, stack: "prometheus_client" in stack),
     ("other socket sends (the answers)", lambda leaf, stack: _WRITE in leaf),

@@ -1,10 +1,10 @@
 """Mail addresses: where one splits, and when two are the same address.
 
 :func:`normalize` is the one definition of "the same person" for all of InboxPay: the
-card's recipient hashes (``card.recipient_hash``), the milter's match of envelope recipients
-with the To/Cc addresses a DKIM signature covers, the sidecar's token subjects (through
-:func:`signed_in`) and the owners the store keeps all go through it, so they can never
-disagree. The rule is in docs/card-format.md.
+card's recipient hashes (``card.header.recipient_hash``), the milter's match of envelope
+recipients with the To/Cc addresses a DKIM signature covers, the sidecar's token subjects
+(through :func:`signed_in`) and the owners the store keeps all go through it, so they can
+never disagree. The rule is in docs/card-format.md.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ lives in (``tests/unit/test_exception_tree.py`` keeps this drawing and the code 
             UnknownCurrency (currency.py), also a KeyError
             InexactAmount (currency.py), also a ValueError
         DNSError (dns.py)
-        CardDataError (paymentcard.py)
-        CardError (card.py)
-        VaultError (vault.py)
+        CardDataError (vault/paymentcard.py)
+        CardError (card/header.py)
+        VaultError (vault/__init__.py)
         InvalidInvoice (invoice/model.py)
         SignedRequestRefused (invoice/signed.py)
         StoreError (store/model.py)

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inboxpay.card.keyring import load_retired
+from inboxpay.card.keys import load_recipient_key, load_signing_key
 from inboxpay.config import Config, Examined, examine, read
 from inboxpay.config.reader import Errors
 from inboxpay.errors import ConfigError
-from inboxpay.keys import load_recipient_key, load_request_keys, load_signing_key
-from inboxpay.signing_keys import load_retired
-from inboxpay.vault import load_keyring
+from inboxpay.invoice.request_keys import load_request_keys
+from inboxpay.vault.keys import load_vault_keys
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def _check_key_files(found: Examined, vault_in_use: bool) -> None:
             ("[signing]", "recipient_key_file", s.recipient_key_file, load_recipient_key),
         ]
     if vault_in_use and found.vault_key_file is not None:
-        checks.append(("[vault]", "key_file", found.vault_key_file, load_keyring))
+        checks.append(("[vault]", "key_file", found.vault_key_file, load_vault_keys))
     for section, key, path, load in checks:
         where = f"{section} {key}"
         if found.errors.involve(section, where):

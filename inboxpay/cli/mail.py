@@ -44,7 +44,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_public(args: argparse.Namespace) -> int:
-    from inboxpay.signing_keys import load_signing_keys
+    from inboxpay.card.keyring import load_signing_keys
 
     cfg = config.load(args.config)
     # The current key first, then retired keys still in their grace period.
@@ -53,14 +53,14 @@ def cmd_keys_public(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_generate(args: argparse.Namespace) -> int:
-    from inboxpay.keys import generate_recipient_key, generate_signing_key
-    from inboxpay.vault import generate_keyring
+    from inboxpay.card.keys import generate_recipient_key, generate_signing_key
+    from inboxpay.vault.keys import generate_vault_keys
 
     cfg = config.load(args.config)
     makers = (
         (cfg.signing.key_file, generate_signing_key),
         (cfg.signing.recipient_key_file, generate_recipient_key),
-        (cfg.vault_key_file, generate_keyring),
+        (cfg.vault_key_file, generate_vault_keys),
     )
     for path, make in makers:
         # Never overwrite: a replaced key orphans every card or sealed record made with it.

@@ -127,11 +127,12 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_rotate_vault(args: argparse.Namespace) -> int:
-    from inboxpay.vault import Vault, add_kek_version, load_keyring
+    from inboxpay.vault.envelope import Vault
+    from inboxpay.vault.keys import add_kek_version, load_vault_keys
 
     cfg = config.load(args.config)
     version = add_kek_version(cfg.vault_key_file)
-    vault = Vault(load_keyring(cfg.vault_key_file))
+    vault = Vault(load_vault_keys(cfg.vault_key_file))
 
     async def work(store: Store) -> int:
         count = 0
@@ -152,7 +153,7 @@ def cmd_rotate_vault(args: argparse.Namespace) -> int:
 def cmd_rotate_signing(args: argparse.Namespace) -> int:
     import datetime
 
-    from inboxpay.signing_keys import rotate
+    from inboxpay.card.keyring import rotate
 
     cfg = config.load(args.config)
     signing = cfg.signing

@@ -73,7 +73,7 @@ class DnsConfig:
 class SigningConfig:
     key_file: Path
     recipient_key_file: Path
-    retired_keys_file: Path  # public keys of rotated-out signing keys (signing_keys.py)
+    retired_keys_file: Path  # public keys of rotated-out signing keys (card/keyring.py)
     retired_key_grace_days: int = 180
     kid: str | None = None
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from aiohttp import web
 from joserfc.jwk import OKPKey
 
-from inboxpay.card import HEADER, VERDICT_HEADER, CardError, Verifier
+from inboxpay.card.header import HEADER, VERDICT_HEADER, CardError, Verifier
 from inboxpay.config import Config
 from inboxpay.sidecar.auth import load_issuer_key, mint
 from inboxpay.sidecar.errors import Forbidden, ServiceUnavailable

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from inboxpay.card.keys import generate_recipient_key, generate_signing_key
 from inboxpay.config import DEFAULT_PARTNERS, Partner
 from inboxpay.dev import mta, sample
 from inboxpay.errors import ConfigError
-from inboxpay.keys import generate_recipient_key, generate_signing_key
 from inboxpay.processor.keys import generate_api_key, generate_processor_key, public_jwk_of
-from inboxpay.vault import generate_keyring
+from inboxpay.vault.keys import generate_vault_keys
 
 CONFIG_NAME = "inboxpay.toml"
 
@@ -160,7 +160,7 @@ def init(directory: Path, authserv_id: str = "localhost", **ports: int) -> Path:
     generate_signing_key(keys / "card-signing.pem")
     generate_recipient_key(keys / "recipient.key")
     generate_signing_key(keys / "webmail-issuer.pem")
-    generate_keyring(keys / "vault.json")
+    generate_vault_keys(keys / "vault.json")
     generate_processor_key(keys / "processor-sandbox.jwk")
     public = json.dumps(public_jwk_of(keys / "processor-sandbox.jwk"), indent=2)
     (keys / "processor-sandbox.pub.jwk").write_text(public + "\n")

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jws
 from joserfc.jwk import RSAKey
 
+from inboxpay import keyfile
 from inboxpay.errors import InboxPayError
-from inboxpay.keys import write_private
 
 DOMAIN = "sample.inboxpay.test"
 SELECTOR = "s1"
@@ -44,7 +44,7 @@ class SampleError(InboxPayError):
 def generate_dkim_key(path: Path) -> str:
     """Write an RSA-2048 private key (0600) and return its DKIM TXT record value."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    write_private(
+    keyfile.create(
         path,
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -214,7 +214,7 @@ def _microdata(invoice: dict[str, object]) -> str:
 def generate_request_key(private: Path, public: Path) -> None:
     """The development partner's key pair for signed action requests (RSA-2048)."""
     key = RSAKey.generate_key(2048, private=True)
-    write_private(private, key.as_pem(private=True))
+    keyfile.create(private, key.as_pem(private=True))
     public.write_bytes(key.as_pem(private=False))
 
 

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from inboxpay.invoice.markup import find_payment_markup, remove_blocks
+from inboxpay.invoice.mime import TextPart, Unwalked, encode_content
 from inboxpay.invoice.scan import MarkupScan, PartFindings, inspect_text
-from inboxpay.mimeparts import TextPart, Unwalked, encode_content
 
 MAX_PASSES = 3
 

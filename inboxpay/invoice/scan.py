@@ -16,11 +16,11 @@ from decimal import Decimal
 from inboxpay import deadline
 from inboxpay.invoice import crosscheck
 from inboxpay.invoice.markup import KIND_SIGNED, MarkupBlock, find_payment_markup
+from inboxpay.invoice.mime import TextPart, Unwalked, walk_html
 from inboxpay.invoice.model import InvalidInvoice, Invoice
 from inboxpay.invoice.parse import parse_invoice, parse_signed
 from inboxpay.invoice.signed import SignedRequest
 from inboxpay.message import RawMessage
-from inboxpay.mimeparts import TextPart, Unwalked, walk_html
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class MarkupScan:
     """The HTML parts that need attention, and the spans the MIME walk could not enter."""
 
     found: tuple[PartFindings, ...]
-    complete: bool = True  # False: the MIME walk reached a limit (see mimeparts)
+    complete: bool = True  # False: the MIME walk reached a limit (see invoice/mime.py)
     unwalked: tuple[Unwalked, ...] = ()
     repeated_fields: bool = False  # Content-Type, -Transfer-Encoding or MIME-Version repeat
 

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from inboxpay.auth import results
-from inboxpay.card import HEADER as CARD_HEADER
-from inboxpay.card import VERDICT_HEADER
+from inboxpay.card.header import HEADER as CARD_HEADER
+from inboxpay.card.header import VERDICT_HEADER
 from inboxpay.message import RawMessage
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 from inboxpay.auth import dmarc, results
 from inboxpay.auth.dmarc import Alignment
-from inboxpay.card import HEADER as CARD_HEADER
-from inboxpay.card import VERDICT_HEADER, CardSigner, fold
+from inboxpay.card.header import HEADER as CARD_HEADER
+from inboxpay.card.header import VERDICT_HEADER, CardSigner, fold
 from inboxpay.deadline import DeadlineExceeded, cpu_deadline
 from inboxpay.dns import Resolver
 from inboxpay.invoice import removal

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import Milter
 from joserfc.jwk import RSAKey
 
-from inboxpay.card import CardSigner
+from inboxpay.card.header import CardSigner
+from inboxpay.card.keys import kid_of, load_recipient_key, load_signing_key
 from inboxpay.config import Config, Partner
 from inboxpay.dns import BudgetedResolver, CachingResolver, static_record
-from inboxpay.keys import kid_of, load_recipient_key, load_request_keys, load_signing_key
+from inboxpay.invoice.request_keys import load_request_keys
 from inboxpay.milter.analyze import Limits
 from inboxpay.milter.decide import Policy
 from inboxpay.milter.facts import MessageFacts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from inboxpay.card import VERSION, new_card_id, recipient_hash
+from inboxpay.card.header import VERSION, new_card_id, recipient_hash
 from inboxpay.milter.decide import Verdict
 from inboxpay.milter.facts import Evidence
 

@@ -12,8 +12,8 @@ from typing import Any
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
+from inboxpay import keyfile
 from inboxpay.errors import ConfigError
-from inboxpay.keys import write_private
 from inboxpay.processor.seal import ALG, CURVE, key_id
 
 API_KEY_BYTES = 32
@@ -25,15 +25,14 @@ def generate_processor_key(path: Path) -> ECKey:
     as ``kid``."""
     key = ECKey.generate_key(CURVE, private=True)
     jwk = {**key.as_dict(private=True), "kid": key.thumbprint()}
-    write_private(path, json.dumps(jwk, indent=2).encode("ascii") + b"\n")
+    keyfile.create(path, json.dumps(jwk, indent=2).encode("ascii") + b"\n")
     return ECKey.import_key(jwk)
 
 
 def _read_jwk(path: Path, key_name: str) -> dict[str, Any]:
+    raw = keyfile.read(path, key_name)
     try:
-        data = json.loads(path.read_bytes())
-    except OSError as e:
-        raise ConfigError(f"{key_name}: cannot read {path}: {e.strerror}") from e
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         # No chaining: the decode error would carry the file's text, a private key.
         raise ConfigError(f"{key_name}: {path} is not a JSON JWK") from None
@@ -83,15 +82,14 @@ def load_public_jwk_file(path: Path, key_name: str) -> ECKey:
 def generate_api_key(path: Path) -> str:
     """Write a new random API key (mode 0600, refusing to overwrite)."""
     api_key = secrets.token_urlsafe(API_KEY_BYTES)
-    write_private(path, api_key.encode("ascii") + b"\n")
+    keyfile.create(path, api_key.encode("ascii") + b"\n")
     return api_key
 
 
 def load_api_key(path: Path, key_name: str = "[sandbox] api_key_file") -> str:
+    data = keyfile.read(path, key_name)
     try:
-        api_key = path.read_text("ascii").strip()
-    except OSError as e:
-        raise ConfigError(f"{key_name}: cannot read {path}: {e.strerror}") from e
+        api_key = data.decode("ascii").strip()
     except UnicodeDecodeError:
         # No chaining: the decode error holds the file's bytes, the secret itself.
         raise ConfigError(f"{key_name}: {path} must hold ASCII text") from None

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from inboxpay.card.keys import load_recipient_key
 from inboxpay.config import Config
-from inboxpay.keys import load_recipient_key
 from inboxpay.processor.adapter import Processor
 from inboxpay.processor.client import open_processor
 from inboxpay.sidecar.auth import TokenVerifier, load_issuer_key
@@ -24,7 +24,8 @@ from inboxpay.sidecar.routes import admin, cards, meta, pane, payments, wallet
 from inboxpay.sidecar.state import CONFIG, SERVICES, Services
 from inboxpay.sidecar.wallet import Wallet
 from inboxpay.store.engine import open_store
-from inboxpay.vault import Vault, load_keyring
+from inboxpay.vault.envelope import Vault
+from inboxpay.vault.keys import load_vault_keys
 
 _log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         for name, pc in config.processors.items():
             processors[name] = MeteredProcessor(await open_processor(pc), name, app[METRICS])
         verifier = card_keys(config)
-        vault = Vault(load_keyring(config.vault_key_file))
+        vault = Vault(load_vault_keys(config.vault_key_file))
         wallet_ = Wallet(store, vault, config.limits, app[METRICS])
         orgs = OrgDirectory(store, config.orgs)
         service = PaymentService(

@@ -15,7 +15,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey, OKPKey
 
-from inboxpay import addresses
+from inboxpay import addresses, keyfile
 from inboxpay.config import Issuer
 from inboxpay.errors import ConfigError
 from inboxpay.sidecar.errors import Unauthorized
@@ -45,10 +45,7 @@ class Principal:
 
 def load_issuer_key(issuer: Issuer) -> Key:
     where = f"[[sidecar.issuers]] {issuer.iss} key_file"
-    try:
-        raw = issuer.key_file.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"{where}: cannot read {issuer.key_file}: {e.strerror}") from e
+    raw = keyfile.read(issuer.key_file, where)
     try:
         if issuer.alg == "HS256":
             secret = base64.b64decode(raw.strip(), validate=True)

@@ -28,10 +28,10 @@ import threading
 from typing import Any
 
 from inboxpay.atomicfile import Stamp, stamp
-from inboxpay.card import CardVerifier
+from inboxpay.card.header import CardVerifier
+from inboxpay.card.keyring import SigningKeyring, load_signing_keys
 from inboxpay.config import SigningConfig
 from inboxpay.errors import ConfigError
-from inboxpay.signing_keys import Keyring, load_signing_keys
 
 _log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ _log = logging.getLogger(__name__)
 class _Loaded:
     """One reading of the key files; swapped whole, so a request sees one or the other."""
 
-    def __init__(self, ring: Keyring) -> None:
+    def __init__(self, ring: SigningKeyring) -> None:
         self.ring = ring
         self.verifier: CardVerifier = ring.verifier()
 
@@ -77,7 +77,7 @@ class CardKeys:
         )
         return True
 
-    def _fail_closed(self, error: ConfigError) -> Keyring:
+    def _fail_closed(self, error: ConfigError) -> SigningKeyring:
         try:
             ring = load_signing_keys(self._signing, retired=False)
         except ConfigError:

@@ -16,8 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from inboxpay import logs
-from inboxpay.card import CardError
-from inboxpay.paymentcard import CardDataError
+from inboxpay.card.header import CardError
 from inboxpay.sidecar.errors import (
     ApiError,
     BadRequest,
@@ -30,6 +29,7 @@ from inboxpay.sidecar.errors import (
 from inboxpay.sidecar.http import error_body, json_response
 from inboxpay.sidecar.metrics import METRICS
 from inboxpay.store import model as store_errors
+from inboxpay.vault.paymentcard import CardDataError
 
 _log = logging.getLogger("inboxpay.sidecar")
 

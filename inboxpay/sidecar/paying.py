@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from inboxpay import paymentcard
-from inboxpay.card import Verifier
+from inboxpay.card.header import Verifier
 from inboxpay.config import LimitsConfig, Partner
 from inboxpay.currency import to_minor
 from inboxpay.processor.adapter import Processor
@@ -65,6 +64,7 @@ from inboxpay.store.model import (
     PaymentMethod,
     PaymentStatus,
 )
+from inboxpay.vault import paymentcard
 
 _log = logging.getLogger(__name__)
 

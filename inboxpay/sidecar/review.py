@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from inboxpay.card import CardError, Verifier, recipient_hash
+from inboxpay.card.header import CardError, Verifier, recipient_hash
 from inboxpay.currency import CurrencyError, to_minor
 from inboxpay.sidecar.auth import Principal
 from inboxpay.sidecar.errors import BadRequest, Forbidden

@@ -11,14 +11,14 @@ import secrets
 from dataclasses import asdict
 from typing import Any
 
-from inboxpay import paymentcard
 from inboxpay.config import LimitsConfig
 from inboxpay.sidecar.auth import Principal
 from inboxpay.sidecar.errors import BadRequest, TooManyRequests
 from inboxpay.sidecar.metrics import Metrics
 from inboxpay.store.api import Store
 from inboxpay.store.model import Address, BillingProfile, PaymentMethod
-from inboxpay.vault import Sealed, Vault, VaultError
+from inboxpay.vault import VaultError, paymentcard
+from inboxpay.vault.envelope import Sealed, Vault
 
 ADD_KIND = "payment_method_add"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from inboxpay import config as config_module
-from inboxpay.card import fold
+from inboxpay.card.header import fold
 from inboxpay.config import Config
 from inboxpay.dev.init import init
 from inboxpay.sidecar.auth import load_issuer_key, mint

@@ -36,8 +36,8 @@ from sidecar.procs import Sidecar
 from sidecar.toml import dumps
 
 from inboxpay import config as config_module
-from inboxpay import keys
-from inboxpay.card import CardVerifier
+from inboxpay.card import keys
+from inboxpay.card.header import CardVerifier
 from inboxpay.dev.init import init
 from tests.support.sandbox import Sandbox
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from inboxpay.card import CardVerifier
+from inboxpay.card.header import CardVerifier
 
 from . import rawmime
 from .mail import Delivery

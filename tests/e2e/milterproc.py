@@ -11,8 +11,8 @@ from pathlib import Path
 
 from joserfc.jwk import OKPKey
 
-from inboxpay import keys
-from inboxpay.card import CardVerifier
+from inboxpay.card import keys
+from inboxpay.card.header import CardVerifier
 
 from .procs import accepts_tcp, process_exited, stop, tail, wait_until
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from joserfc.jwk import OKPKey
 
-from inboxpay.card import CardSigner
+from inboxpay.card.header import CardSigner
 
 from .harness import Mta
 from .mail import Client, Delivery

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from inboxpay.card import recipient_hash
+from inboxpay.card.header import recipient_hash
 
 from . import checks, rawmime
 from .harness import Mta

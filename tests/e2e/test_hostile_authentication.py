@@ -10,7 +10,7 @@ import authres
 import dkim
 import pytest
 
-from inboxpay.card import recipient_hash
+from inboxpay.card.header import recipient_hash
 
 from . import checks, rawmime
 from .harness import Mta

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from inboxpay import config
-from inboxpay.card import HEADER
-from inboxpay.signing_keys import load_signing_keys
+from inboxpay.card.header import HEADER
+from inboxpay.card.keyring import load_signing_keys
 
 from . import checks, rawmime
 from .dnsserver import DnsServer

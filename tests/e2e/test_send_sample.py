@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from joserfc.jwk import OKPKey
 
-from inboxpay.card import CardVerifier, recipient_hash
+from inboxpay.card.header import CardVerifier, recipient_hash
+from inboxpay.card.keys import kid_of, load_recipient_key, load_signing_key, public_jwk
 from inboxpay.config import load
 from inboxpay.dev.init import init
-from inboxpay.keys import kid_of, load_recipient_key, load_signing_key, public_jwk
 
 from . import checks, rawmime
 from .mail import Delivery, wait_for_delivery

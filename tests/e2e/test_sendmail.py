@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from inboxpay.card import recipient_hash
+from inboxpay.card.header import recipient_hash
 
 from . import checks, rawmime
 from .dnsserver import DnsServer

@@ -35,8 +35,8 @@ from e2e.world import AUTHSERV_ID, BOB, RECIPIENTS, DkimKey
 from joserfc.jwk import OKPKey
 
 from inboxpay import config as config_module
-from inboxpay import keys
-from inboxpay.card import CardVerifier
+from inboxpay.card import keys
+from inboxpay.card.header import CardVerifier
 from inboxpay.sidecar.auth import load_issuer_key, mint
 
 from . import units

@@ -23,9 +23,9 @@ from aiohttp.test_utils import TestServer
 from store.pg import free_port
 
 from inboxpay import config as config_module
+from inboxpay.card.keys import load_recipient_key
 from inboxpay.config import Config
 from inboxpay.dev.init import init
-from inboxpay.keys import load_recipient_key
 from inboxpay.sidecar.app import create_app
 from inboxpay.sidecar.auth import load_issuer_key, mint
 from inboxpay.sidecar.state import SERVICES, Services

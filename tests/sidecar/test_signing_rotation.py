@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from inboxpay.signing_keys import DAY
+from inboxpay.card.keyring import DAY
 from tests.support.sandbox import Sandbox
 
 from .harness import ALICE, Env

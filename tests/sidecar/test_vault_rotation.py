@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from inboxpay.vault import load_keyring, retire_kek_version
+from inboxpay.vault.keys import load_vault_keys, retire_kek_version
 
 from .harness import ALICE, BOB, HOLDER, MC_OK, VISA_OK, Env
 from .procs import run_cli
@@ -31,7 +31,7 @@ async def test_rotate_vault_then_pay_with_an_old_payment_method(env: Env) -> Non
     assert done.returncode == 0, done.stderr
     assert "version 2 active; rewrapped 3 payment methods" in done.stdout, done.stdout
     vault_file = env.config.vault_key_file
-    assert load_keyring(vault_file).active == 2
+    assert load_vault_keys(vault_file).active == 2
 
     async with env.store() as store:
         after = {m[0]: m for m in await store.all_payment_method_keys()}

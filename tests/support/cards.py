@@ -8,9 +8,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from inboxpay.card import VERSION, CardSigner, recipient_hash
+from inboxpay.card.header import VERSION, CardSigner, recipient_hash
+from inboxpay.card.keys import kid_of, load_recipient_key, load_signing_key
 from inboxpay.config import Config, Partner
-from inboxpay.keys import kid_of, load_recipient_key, load_signing_key
 
 
 def card_claims(

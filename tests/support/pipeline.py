@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import OKPKey
 
-from inboxpay.card import CardSigner
+from inboxpay.card.header import CardSigner
 from inboxpay.config import DEFAULT_PARTNERS
 from inboxpay.dns import Record, StaticResolver
 from inboxpay.message import RawMessage

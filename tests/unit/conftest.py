@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inboxpay.card import CardSigner
+from inboxpay.card.header import CardSigner
 from inboxpay.dns import StaticResolver
 from tests.support.pipeline import new_dkim_key, new_signer, xero_resolver
 

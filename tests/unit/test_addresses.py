@@ -11,7 +11,7 @@ import hmac
 import pytest
 
 from inboxpay import addresses
-from inboxpay.card import recipient_hash
+from inboxpay.card.header import recipient_hash
 
 KEY = b"k" * 32
 KELVIN = "\u212a"  # KELVIN SIGN: str.lower() makes it a plain "k"

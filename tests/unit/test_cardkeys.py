@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from inboxpay import config
-from inboxpay.card import CardError
+from inboxpay.card.header import CardError
+from inboxpay.card.keyring import rotate
 from inboxpay.dev.init import init
 from inboxpay.sidecar.cardkeys import CardKeys
-from inboxpay.signing_keys import rotate
 from tests.support.cards import sign_card
 
 

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from inboxpay import charsets
 from inboxpay.invoice.markup import find_payment_markup, remove_blocks
+from inboxpay.invoice.mime import TextPart, html_parts, replace_content
 from inboxpay.message import RawMessage
-from inboxpay.mimeparts import TextPart, html_parts, replace_content
 
 INVOICE = {"@context": "https://schema.org", "@type": "Invoice", "identifier": "EVIL-1"}
 HTML = f'<p>Pay now</p><script type="application/ld+json">{json.dumps(INVOICE)}</script><p>x</p>'

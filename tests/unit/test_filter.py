@@ -17,7 +17,7 @@ import milter
 import pytest
 from Milter import testctx
 
-from inboxpay.card import HEADER as CARD_HEADER
+from inboxpay.card.header import HEADER as CARD_HEADER
 from inboxpay.milter.decide import Action, Verdict
 from inboxpay.milter.edits import Edits
 from inboxpay.milter.facts import Evidence, MessageFacts

@@ -26,11 +26,11 @@ from hypothesis import strategies as st
 from joserfc.jwk import OKPKey
 
 from inboxpay import addresses
-from inboxpay.card import CardSigner, CardVerifier, recipient_hash
+from inboxpay.card.header import CardSigner, CardVerifier, recipient_hash
+from inboxpay.card.keys import public_jwk
 from inboxpay.config import DEFAULT_PARTNERS
 from inboxpay.dns import Record, StaticResolver
 from inboxpay.invoice.scan import scan
-from inboxpay.keys import public_jwk
 from inboxpay.message import RawMessage
 from inboxpay.milter.decide import Action, Policy, Reason
 from inboxpay.milter.facts import MessageFacts

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from inboxpay.card import CardSigner
+from inboxpay.card.header import CardSigner
 from inboxpay.deadline import DeadlineExceeded, check, cpu_deadline
 from inboxpay.dns import StaticResolver
 from inboxpay.invoice import markup

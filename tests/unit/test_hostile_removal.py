@@ -14,11 +14,11 @@ import pytest
 from inboxpay.dns import StaticResolver
 from inboxpay.invoice import crosscheck
 from inboxpay.invoice.markup import find_payment_markup, remove_blocks
+from inboxpay.invoice.mime import MAX_LOCATE_DEPTH, walk_html
 from inboxpay.invoice.removal import MAX_PASSES, NOTICE, clean_html
 from inboxpay.message import RawMessage
 from inboxpay.milter.decide import Action, Reason, Skip
 from inboxpay.milter.pipeline import Outcome
-from inboxpay.mimeparts import MAX_LOCATE_DEPTH, walk_html
 from tests.support.pipeline import DATA, run, sign
 
 REQUEST = (

@@ -110,8 +110,8 @@ def test_microdata_invoice() -> None:
 
 
 def test_the_email_fixture_parses_like_its_html() -> None:
+    from inboxpay.invoice.mime import html_parts
     from inboxpay.message import RawMessage
-    from inboxpay.mimeparts import html_parts
 
     msg = RawMessage.from_bytes((DATA / "xero_invoice.eml").read_bytes())
     [part] = html_parts(msg.headers, msg.body)

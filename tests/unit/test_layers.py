@@ -22,9 +22,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # The root of the exception tree, under every component (deadline, addresses, ...).
     ("errors",),
     ("", "atomicfile", "logs", "deadline", "message", "charsets"),
-    ("addresses", "currency", "dns", "keys", "paymentcard", "mimeparts"),
+    ("addresses", "currency", "dns", "keyfile"),
     ("card", "vault", "orgs", "auth", "invoice"),
-    ("signing_keys",),
     ("config",),
     ("store",),
     ("processor",),

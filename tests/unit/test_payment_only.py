@@ -13,7 +13,7 @@ import quopri
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inboxpay.card import CardSigner
+from inboxpay.card.header import CardSigner
 from inboxpay.config import DEFAULT_PARTNERS
 from inboxpay.dns import Record, StaticResolver
 from inboxpay.invoice.scan import may_hold_markup, walked

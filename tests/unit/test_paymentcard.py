@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from inboxpay.paymentcard import (
+from inboxpay.vault.paymentcard import (
     BRAND_LENGTHS,
     CardDataError,
     brand,

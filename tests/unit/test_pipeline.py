@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from joserfc.jwk import OKPKey
 
-from inboxpay.card import CardVerifier, recipient_hash
+from inboxpay.card.header import CardVerifier, recipient_hash
+from inboxpay.card.keys import public_jwk
 from inboxpay.config import DEFAULT_PARTNERS
 from inboxpay.dns import StaticResolver
-from inboxpay.keys import public_jwk
 from inboxpay.message import RawMessage
 from inboxpay.milter.decide import Action, Policy, Reason
 from inboxpay.milter.facts import MessageFacts

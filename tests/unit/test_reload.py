@@ -11,11 +11,11 @@ import pytest
 
 from inboxpay import cli, config
 from inboxpay.atomicfile import stamp
+from inboxpay.card.keyring import load_signing_keys
+from inboxpay.card.keys import kid_of, load_signing_key
 from inboxpay.dev.init import init
-from inboxpay.keys import kid_of, load_signing_key
 from inboxpay.milter.reload import Reloader, stamps
 from inboxpay.milter.server import Runtime
-from inboxpay.signing_keys import load_signing_keys
 
 NEW_PARTNER = """
 [[partners]]

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from inboxpay.card import CardError
-from inboxpay.paymentcard import CardDataError
+from inboxpay.card.header import CardError
 from inboxpay.sidecar.middleware import translate
 from inboxpay.store import model
 from inboxpay.store.database import UniqueViolation
 from inboxpay.vault import VaultError
+from inboxpay.vault.paymentcard import CardDataError
 
 CASES = [
     (model.RowNotFound("no payment p1"), 404, "not_found", "no such object"),

@@ -15,7 +15,7 @@ import pytest
 from joserfc import jws
 from joserfc.jwk import RSAKey
 
-from inboxpay.card import CardSigner
+from inboxpay.card.header import CardSigner
 from inboxpay.config import DEFAULT_PARTNERS
 from inboxpay.dns import StaticResolver
 from inboxpay.invoice.markup import find_payment_markup

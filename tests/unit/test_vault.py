@@ -11,18 +11,17 @@ from typing import Any
 import pytest
 
 from inboxpay.errors import ConfigError
-from inboxpay.paymentcard import CardDataError
-from inboxpay.vault import (
+from inboxpay.vault import VaultError
+from inboxpay.vault.envelope import Sealed, Vault
+from inboxpay.vault.keys import (
     FORMAT,
-    Keyring,
-    Sealed,
-    Vault,
-    VaultError,
+    VaultKeys,
     add_kek_version,
-    generate_keyring,
-    load_keyring,
+    generate_vault_keys,
+    load_vault_keys,
     retire_kek_version,
 )
+from inboxpay.vault.paymentcard import CardDataError
 
 NUMBER = "4242424242424242"
 NAME = "Ada Lovelace"
@@ -34,13 +33,13 @@ BOB = "bob@example.com"
 @pytest.fixture
 def key_file(tmp_path: Path) -> Path:
     path = tmp_path / "keys" / "vault.json"
-    generate_keyring(path)
+    generate_vault_keys(path)
     return path
 
 
 @pytest.fixture
 def vault(key_file: Path) -> Vault:
-    return Vault(load_keyring(key_file))
+    return Vault(load_vault_keys(key_file))
 
 
 def key_material(path: Path) -> list[str]:
@@ -212,8 +211,8 @@ def test_error_messages_carry_no_key_or_plaintext(key_file: Path, vault: Vault) 
         assert_clean(err, *secrets)
 
 
-def test_keyring_repr_hides_keys(key_file: Path) -> None:
-    ring = load_keyring(key_file)
+def test_vault_keys_repr_hides_keys(key_file: Path) -> None:
+    ring = load_vault_keys(key_file)
     text = repr(ring) + repr(Vault(ring).__dict__)
     for secret in key_material(key_file):
         assert secret not in text
@@ -224,18 +223,18 @@ def test_keyring_repr_hides_keys(key_file: Path) -> None:
 def test_vault_keeps_no_plaintext(vault: Vault) -> None:
     box = vault.seal("pm_1", ALICE, SECRET)
     vault.open("pm_1", ALICE, box.sealed, box.wrapped_key, 1)
-    assert set(vars(vault)) == {"_keyring"}
+    assert set(vars(vault)) == {"_keys"}
 
 
 # --- rotation ---
 
 
 def test_rotation_rewraps_without_touching_sealed(key_file: Path) -> None:
-    old = Vault(load_keyring(key_file))
+    old = Vault(load_vault_keys(key_file))
     boxes = {f"pm_{i}": old.seal(f"pm_{i}", ALICE, SECRET) for i in range(3)}
 
     assert add_kek_version(key_file) == 2
-    vault = Vault(load_keyring(key_file))
+    vault = Vault(load_vault_keys(key_file))
     assert vault.active_version == 2
 
     # Before the rewrap, old records still open under version 1.
@@ -258,7 +257,7 @@ def test_rotation_rewraps_without_touching_sealed(key_file: Path) -> None:
 def test_rewrap_keeps_the_binding(vault: Vault, key_file: Path) -> None:
     box = vault.seal("pm_1", ALICE, SECRET)
     add_kek_version(key_file)
-    vault = Vault(load_keyring(key_file))
+    vault = Vault(load_vault_keys(key_file))
     with pytest.raises(VaultError):
         vault.rewrap("pm_1", BOB, box.wrapped_key, 1)
     wrapped, version = vault.rewrap("pm_1", ALICE, box.wrapped_key, 1)
@@ -274,12 +273,12 @@ def test_rewrap_at_the_active_version_is_a_checked_no_op(vault: Vault) -> None:
 
 
 def test_retired_version_refuses(key_file: Path) -> None:
-    box = Vault(load_keyring(key_file)).seal("pm_1", ALICE, SECRET)
+    box = Vault(load_vault_keys(key_file)).seal("pm_1", ALICE, SECRET)
     add_kek_version(key_file)
     retire_kek_version(key_file, 1)
     retire_kek_version(key_file, 1)  # idempotent
-    vault = Vault(load_keyring(key_file))
-    assert load_keyring(key_file).keks[1].retired
+    vault = Vault(load_vault_keys(key_file))
+    assert load_vault_keys(key_file).keks[1].retired
     with pytest.raises(VaultError, match="retired"):
         vault.open("pm_1", ALICE, box.sealed, box.wrapped_key, 1)
     with pytest.raises(VaultError, match="retired"):
@@ -291,7 +290,7 @@ def test_active_version_cannot_be_retired(key_file: Path) -> None:
         retire_kek_version(key_file, 1)
     with pytest.raises(VaultError, match="does not exist"):
         retire_kek_version(key_file, 7)
-    assert not load_keyring(key_file).keks[1].retired
+    assert not load_vault_keys(key_file).keks[1].retired
 
 
 def test_rotation_keeps_keys_mode_and_other_fields(key_file: Path) -> None:
@@ -325,14 +324,14 @@ def test_generated_key_file(key_file: Path) -> None:
     assert raw["active"] == 1 and raw["keks"]["1"]["retired"] is False
     assert len(base64.b64decode(raw["keks"]["1"]["key"])) == 32
     assert len(base64.b64decode(raw["fingerprint_key"])) == 32
-    ring = load_keyring(key_file)
-    assert isinstance(ring, Keyring) and ring.active == 1
+    ring = load_vault_keys(key_file)
+    assert isinstance(ring, VaultKeys) and ring.active == 1
 
 
 def test_generate_refuses_to_overwrite(key_file: Path) -> None:
     before = key_file.read_bytes()
     with pytest.raises(ConfigError, match="already exists"):
-        generate_keyring(key_file)
+        generate_vault_keys(key_file)
     assert key_file.read_bytes() == before
 
 
@@ -340,19 +339,19 @@ def test_loose_permissions_are_refused(key_file: Path) -> None:
     for mode in (0o640, 0o604, 0o644):
         key_file.chmod(mode)
         with pytest.raises(ConfigError, match=r"^\[vault\] key_file: .*must be 0600"):
-            load_keyring(key_file)
+            load_vault_keys(key_file)
     key_file.chmod(0o400)
-    load_keyring(key_file)
+    load_vault_keys(key_file)
 
 
 def test_missing_file_names_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^\[sidecar\] vault_key: cannot read"):
-        load_keyring(tmp_path / "nope.json", key_name="[sidecar] vault_key")
+        load_vault_keys(tmp_path / "nope.json", key_name="[sidecar] vault_key")
 
 
 def test_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^\[vault\] key_file: .*not a regular file"):
-        load_keyring(tmp_path)
+        load_vault_keys(tmp_path)
 
 
 def short_key(raw: dict[str, Any]) -> None:
@@ -399,7 +398,7 @@ def test_format_errors_name_the_key(key_file: Path, change: Any, pattern: str) -
     rewrite(key_file, change)
     key_file.chmod(0o600)
     with pytest.raises(ConfigError, match=r"^\[vault\] key_file: ") as e:
-        load_keyring(key_file)
+        load_vault_keys(key_file)
     assert e.match(pattern)
     assert_clean(e.value, *secrets)
 
@@ -410,7 +409,7 @@ def test_bad_json_names_the_key_and_hides_the_document(key_file: Path, text: str
     # The document's keys are in the file; a broken tail must not pull them into the error.
     key_file.write_bytes(key_file.read_bytes()[:-5] + text.encode("latin-1"))
     with pytest.raises(ConfigError, match=r"^\[vault\] key_file: ") as e:
-        load_keyring(key_file)
+        load_vault_keys(key_file)
     assert_clean(e.value, *secrets)
     assert e.value.__cause__ is None and e.value.__context__ is None
 
@@ -420,7 +419,7 @@ def test_add_version_checks_the_file_first(key_file: Path) -> None:
     with pytest.raises(ConfigError, match="0600"):
         add_kek_version(key_file)
     key_file.chmod(0o600)
-    assert load_keyring(key_file).active == 1
+    assert load_vault_keys(key_file).active == 1
 
 
 # --- fingerprints ---
@@ -439,14 +438,14 @@ def test_fingerprint_is_scoped_to_the_owner(vault: Vault) -> None:
 
 
 def test_fingerprint_is_keyed(tmp_path: Path, vault: Vault) -> None:
-    other = Vault(generate_keyring(tmp_path / "other.json"))
+    other = Vault(generate_vault_keys(tmp_path / "other.json"))
     assert vault.fingerprint(ALICE, NUMBER) != other.fingerprint(ALICE, NUMBER)
 
 
 def test_fingerprint_survives_kek_rotation(key_file: Path, vault: Vault) -> None:
     fp = vault.fingerprint(ALICE, NUMBER)
     add_kek_version(key_file)
-    assert Vault(load_keyring(key_file)).fingerprint(ALICE, NUMBER) == fp
+    assert Vault(load_vault_keys(key_file)).fingerprint(ALICE, NUMBER) == fp
 
 
 def test_fingerprint_refuses_garbage_without_echoing_it(vault: Vault) -> None:

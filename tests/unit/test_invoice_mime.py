@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from inboxpay.invoice.markup import find_payment_markup, remove_blocks
+from inboxpay.invoice.mime import TextPart, html_parts, replace_content, walk_html
 from inboxpay.message import RawMessage
-from inboxpay.mimeparts import TextPart, html_parts, replace_content, walk_html
 
 DATA = Path(__file__).parent.parent / "data" / "invoices"
 INVOICE_HTML = (DATA / "xero_action.html").read_text("utf-8")
@@ -569,7 +569,7 @@ _FIELD_LINES = [
 def _fields_both(block: bytes) -> tuple[object, object]:
     from email.parser import BytesHeaderParser
 
-    from inboxpay.mimeparts import _header_fields
+    from inboxpay.invoice.mime import _header_fields
 
     def view(m: email.message.Message) -> object:
         return (

@@ -8,8 +8,8 @@ import json
 import pytest
 from joserfc.jwk import OKPKey
 
-from inboxpay.card import CardError, CardSigner, CardVerifier, fold, recipient_hash
-from inboxpay.keys import kid_of, public_jwk
+from inboxpay.card.header import CardError, CardSigner, CardVerifier, fold, recipient_hash
+from inboxpay.card.keys import kid_of, public_jwk
 
 
 @pytest.fixture(scope="module")

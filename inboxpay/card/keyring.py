@@ -25,10 +25,11 @@ from typing import Any, Protocol
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 
+from inboxpay import keyfile
 from inboxpay.atomicfile import locked, replace_file
-from inboxpay.card import CardVerifier
+from inboxpay.card.header import CardVerifier
+from inboxpay.card.keys import kid_of, load_signing_key, public_jwk
 from inboxpay.errors import ConfigError
-from inboxpay.keys import kid_of, load_signing_key, public_jwk
 
 RETIRED_NAME = "[signing] retired_keys_file"
 DAY = 86400
@@ -60,7 +61,7 @@ class RetiredKey:
 
 
 @dataclass(frozen=True)
-class Keyring:
+class SigningKeyring:
     """The current signing key and every retired key still listed in the retired file."""
 
     current: OKPKey  # the public half only: readers never need more
@@ -127,12 +128,9 @@ def parse_retired(data: bytes, where: str) -> tuple[RetiredKey, ...]:
 
 def load_retired(path: Path) -> tuple[RetiredKey, ...]:
     """The retired keys; none when the file does not exist (no rotation yet)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    data = keyfile.read_if_exists(path, RETIRED_NAME)
+    if data is None:
         return ()
-    except OSError as e:
-        raise ConfigError(f"{RETIRED_NAME}: cannot read {path}: {e.strerror}") from e
     return parse_retired(data, f"{RETIRED_NAME}: {path}")
 
 
@@ -140,12 +138,12 @@ def dump_retired(entries: tuple[RetiredKey, ...]) -> bytes:
     return (json.dumps({"keys": [e.jwk() for e in entries]}, indent=2) + "\n").encode()
 
 
-def load_signing_keys(signing: SigningFiles, retired: bool = True) -> Keyring:
+def load_signing_keys(signing: SigningFiles, retired: bool = True) -> SigningKeyring:
     """Read the key file and (unless ``retired`` is False) the retired file; any problem is
     a ConfigError naming the key."""
     key = load_signing_key(signing.key_file)
     kid = signing.kid or kid_of(key)
-    return Keyring(
+    return SigningKeyring(
         # The sidecar keeps this for months: drop the private half at once.
         current=OKPKey.import_key(public_jwk(key, kid)),
         kid=kid,

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from inboxpay import atomicfile, cli, config
-from inboxpay.card import CardError, CardSigner
+from inboxpay.card.header import CardError, CardSigner
+from inboxpay.card.keyring import DAY, load_signing_keys, rotate
+from inboxpay.card.keys import generate_signing_key, kid_of, load_signing_key
 from inboxpay.config import SigningConfig
 from inboxpay.dev.init import init
 from inboxpay.errors import ConfigError
-from inboxpay.keys import generate_signing_key, kid_of, load_signing_key
-from inboxpay.signing_keys import DAY, load_signing_keys, rotate
 
 T = 1_800_000_000  # a fixed "now" for rotations
 
