@@ -569,8 +569,9 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     labels = {c: "bare Postfix" if c == "none" else MILTERS[c].label for c in CONFIGS}
     rows = report.summarise(results, labels)
-    print("\n" + report.table(rows) + "\n\n" + "\n".join(report.target_lines(rows)))
-    print("\n" + "\n".join(report.paired_lines(results)))
+    target = report.target_for(args.invoice_share)
+    print("\n" + report.table(rows) + "\n\n" + "\n".join(report.target_lines(rows, target)))
+    print("\n" + "\n".join(report.paired_lines(results, report.pairs_for(args.invoice_share))))
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=1), "utf-8")
     if not args.no_docs:
