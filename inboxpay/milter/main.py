@@ -8,6 +8,7 @@ workers it was a third of the milter's memory when it held the message path too)
 
 from __future__ import annotations
 
+import logging
 import os
 
 from inboxpay.atomicfile import Stamp
@@ -51,6 +52,9 @@ def check_in_child(config: Config) -> None:
     pid = os.fork()
     if pid == 0:  # the child: never returns
         os.close(read_end)
+        # The log writer thread did not survive the fork; a line queued here could wait
+        # on a lock that thread held. The child has nothing to log: it reports by pipe.
+        logging.disable(logging.CRITICAL)
         code = 0
         try:
             from inboxpay.milter.server import Runtime
