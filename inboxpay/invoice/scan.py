@@ -104,11 +104,12 @@ _PLAIN_CHARSETS = frozenset(
 )
 
 
-def _has_html(message: RawMessage) -> bool:
-    # A content type is never transfer-encoded: mail without "html" has no HTML part.
-    return b"html" in message.body.lower() or any(
-        b"html" in v.lower() for v in message.values("Content-Type")
-    )
+def _has_html(message: RawMessage, body_low: bytes | None = None) -> bool:
+    """Whether "html" stands anywhere a part's type could say it (``body_low``: the body
+    lowered, when the caller has it). A content type is never transfer-encoded: mail
+    without "html" has no HTML part."""
+    low = message.body.lower() if body_low is None else body_low
+    return b"html" in low or any(b"html" in v.lower() for v in message.values("Content-Type"))
 
 
 def _plain_charsets(low: bytes) -> bool:
@@ -152,9 +153,7 @@ def may_hold_markup(message: RawMessage) -> bool:
     """
     body = message.body
     body_low = body.lower()
-    if b"html" not in body_low and not any(
-        b"html" in v.lower() for v in message.values("Content-Type")
-    ):
+    if not _has_html(message, body_low):
         return False
     headers_low = b"\r\n".join(name + b":" + value for name, value in message.headers).lower()
     if b"base64" in headers_low or b"base64" in body_low:
