@@ -104,7 +104,11 @@ def _authors(found: tuple[str, ...], resolver: Resolver) -> tuple[AuthorRecord, 
 
 
 def _authenticate(
-    facts: MessageFacts, addresses: tuple[str, ...], resolver: Resolver, limits: Limits
+    facts: MessageFacts,
+    addresses: tuple[str, ...],
+    resolver: Resolver,
+    limits: Limits,
+    markup: MarkupScan,
 ) -> _Auth:
     from_domain = addresses[0].rpartition("@")[2] if len(addresses) == 1 else ""
     spf_mailfrom = spf_helo = None
@@ -118,8 +122,13 @@ def _authenticate(
             DkimResult("", "", "policy", True, "", "message too large to verify"),
         )
     else:
+        # What a signature covers is read only on the way to a card: never without markup
+        # (and, read as empty, it would remove the markup, never card it).
+        coverage = bool(markup.found or markup.unwalked)
         signatures = tuple(
-            dkim.verify_all(facts.message.as_bytes(), resolver, limits.max_dkim_signatures)
+            dkim.verify_all(
+                facts.message.as_bytes(), resolver, limits.max_dkim_signatures, coverage
+            )
         )
     record, dmarc_error = _dmarc_record(from_domain, resolver) if from_domain else (None, False)
     authors = _authors(addresses, resolver)
@@ -172,7 +181,7 @@ def analyze(
     checked = not internal and (
         partners is None or could_earn_card(facts, markup, addresses, n_from, partners)
     )
-    auth = _authenticate(facts, addresses, resolver, limits) if checked else _Auth()
+    auth = _authenticate(facts, addresses, resolver, limits, markup) if checked else _Auth()
     evidence = Evidence(
         from_addresses=addresses,
         from_fields=n_from,
