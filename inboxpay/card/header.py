@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import hashlib
 import hmac
 import json
@@ -21,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
@@ -54,12 +56,8 @@ def new_card_id() -> str:
     return uuid.uuid4().hex
 
 
-def _sign(header: dict[str, str], payload: bytes, key: OKPKey) -> str:
-    # RFC 9864 deprecates the polymorphic "EdDSA" name; the card format pins it
-    # (RFC 8037) because that is what every JOSE library in the field verifies.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return jws.serialize_compact(header, payload, key, algorithms=[ALG])
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 @dataclass(frozen=True)
@@ -67,11 +65,29 @@ class CardSigner:
     key: OKPKey
     kid: str
 
+    @functools.cached_property
+    def _protected(self) -> bytes:
+        """The encoded JWS header, the same for every card of this key."""
+        # RFC 9864 deprecates the polymorphic "EdDSA" name; the card format pins it
+        # (RFC 8037) because that is what every JOSE library in the field verifies.
+        header = {"alg": ALG, "kid": self.kid, "typ": "inboxpay-card+jws"}
+        return _b64(json.dumps(header, ensure_ascii=True, separators=(",", ":")).encode())
+
+    @functools.cached_property
+    def _private(self) -> Ed25519PrivateKey:
+        key = self.key.private_key
+        if not isinstance(key, Ed25519PrivateKey):  # card/keys.py loads no other kind
+            raise TypeError("the card-signing key must be an Ed25519 private key")
+        return key
+
     def sign(self, claims: Mapping[str, Any]) -> str:
+        """The compact JWS joserfc's ``serialize_compact`` makes (Ed25519 is deterministic:
+        tests/unit/test_card_header.py compares the bytes), assembled here: joserfc's key
+        and header checks for each card cost more than the signature."""
         payload = json.dumps(claims, separators=(",", ":"), sort_keys=True, ensure_ascii=True)
-        return _sign(
-            {"alg": ALG, "kid": self.kid, "typ": "inboxpay-card+jws"}, payload.encode(), self.key
-        )
+        signing_input = self._protected + b"." + _b64(payload.encode())
+        signature = self._private.sign(signing_input)
+        return (signing_input + b"." + _b64(signature)).decode("ascii")
 
 
 def fold(value: str, first_line_used: int = len(HEADER) + 2) -> str:

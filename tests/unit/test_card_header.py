@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import base64
 import json
+import warnings
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from joserfc import jws
 from joserfc.jwk import OKPKey
 
 from inboxpay.card.header import CardError, CardSigner, CardVerifier, fold, recipient_hash
 from inboxpay.card.keys import kid_of, public_jwk
 
+_KEY = OKPKey.generate_key("Ed25519", private=True)
+
 
 @pytest.fixture(scope="module")
 def key() -> OKPKey:
-    return OKPKey.generate_key("Ed25519", private=True)
+    return _KEY
 
 
 def verifier_for(key: OKPKey) -> CardVerifier:
@@ -27,6 +33,26 @@ def test_folded_card_verifies_after_whitespace_removal(key: OKPKey) -> None:
     assert "\n\t" in folded and all(len(line) <= 76 for line in folded.split("\n\t"))
     claims = verifier_for(key).verify(" " + folded.replace("\n\t", "\r\n \t") + " ")
     assert claims == {"v": 1, "jti": "x"}
+
+
+_CLAIMS = st.dictionaries(
+    st.text(max_size=12),
+    st.one_of(st.integers(), st.text(max_size=40), st.booleans(), st.none()),
+    max_size=8,
+)
+
+
+@given(claims=_CLAIMS, kid=st.text(min_size=1, max_size=30))
+def test_a_card_is_byte_for_byte_the_jws_joserfc_makes(claims: dict[str, object], kid: str) -> None:
+    # Ed25519 signatures are deterministic: the same key, header and payload give the same
+    # bytes, so the signer's own assembly can be held to the library's.
+    key = _KEY
+    payload = json.dumps(claims, separators=(",", ":"), sort_keys=True, ensure_ascii=True)
+    header = {"alg": "EdDSA", "kid": kid, "typ": "inboxpay-card+jws"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # RFC 9864's deprecation of the name "EdDSA"
+        expected = jws.serialize_compact(header, payload.encode(), key, algorithms=["EdDSA"])
+    assert CardSigner(key, kid).sign(claims) == expected
 
 
 def test_header_is_eddsa_with_kid(key: OKPKey) -> None:
