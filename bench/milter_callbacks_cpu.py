@@ -133,7 +133,8 @@ def main() -> None:
     logs.setup("info")
     callbacks, pipeline = _worlds()
     print(f"CPU per message, best of {args.repeat} x {args.messages} messages (process_time):")
-    for label, every in (("ordinary mail only", 0), ("99/1 mix", 100), ("80/20 mix", 5)):
+    mixes = (("ordinary mail only", 0), ("99/1 mix", 100), ("80/20 mix", 5), ("invoices only", 1))
+    for label, every in mixes:
         whole = _cpu_per_message(callbacks, every, args.messages, args.repeat)
         alone = _cpu_per_message(pipeline, every, args.messages, args.repeat)
         print(
