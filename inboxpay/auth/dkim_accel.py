@@ -1,20 +1,25 @@
-"""Two hot spots of dkimpy made cheap, without changing a single verdict.
+"""Three hot spots of dkimpy made cheap, without changing a single verdict.
 
 dkimpy verifies RSA signatures with Python integers: about 450 us per signature,
 the largest single cost of the milter. The same RSASSA-PKCS1-v1_5 check in OpenSSL
 (cryptography) takes about 30 us. dkimpy also parses the key record's ASN.1 in Python
 for every message, although a sender signs thousands with one key.
 
-dkimpy looks ``RSASSA_PKCS1_v1_5_verify`` and ``evaluate_pk`` up in its module
-namespace at call time, so :func:`install` replaces them there with functions of the
+And it blanks the signature's b= value with a regular expression that tries its
+folding-whitespace alternatives at every character of the value (about 37 us a
+signature); :data:`RE_BTAG` matches exactly the same strings in one scan (5 us).
+
+dkimpy looks ``RSASSA_PKCS1_v1_5_verify``, ``evaluate_pk`` and ``RE_BTAG`` up in its
+module namespace at call time, so :func:`install` replaces them there with ones of the
 same contract; dkimpy keeps doing everything else (tags, canonicalization, hashes,
 DNS through our resolver, minimum key size). A key OpenSSL will not load falls back to
-dkimpy's own arithmetic. tests/unit/test_dkim_accel.py checks both against dkimpy's own.
+dkimpy's own arithmetic. tests/unit/test_dkim_accel.py checks each against dkimpy's own.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -27,6 +32,12 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 _PURE_PYTHON: Callable[..., bool] = dkim.crypto.RSASSA_PKCS1_v1_5_verify
 _EVALUATE_PK: Callable[[bytes, bytes | str | None], tuple[Any, ...]] = dkim.evaluate_pk
+_RE_BTAG: re.Pattern[bytes] = dkim.RE_BTAG
+# dkimpy's pattern is "([;\s]b" FWS "=)(?:" FWS "[a-zA-Z0-9+/=])*(?:\r?\n\Z)?" with
+# FWS = (?:(?:\s*\r?\n)?\s+)?, which matches any run of whitespace, the empty one
+# included: so the tag is b, whitespace, "=", then the longest run of whitespace and
+# base64 characters that ends in a base64 character, then a line end closing the field.
+RE_BTAG = re.compile(rb"([;\s]b\s*=)(?:[\sa-zA-Z0-9+/=]*[a-zA-Z0-9+/=])?(?:\r?\n\Z)?")
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1,
     "sha256": hashes.SHA256,
@@ -85,6 +96,8 @@ def evaluate_pk(name: bytes, record: bytes | str | None) -> tuple[Any, ...]:
 
 
 def install() -> None:
-    """Point dkimpy at :func:`verify` and :func:`evaluate_pk` (idempotent)."""
+    """Point dkimpy at :func:`verify`, :func:`evaluate_pk` and :data:`RE_BTAG`
+    (idempotent)."""
     dkim.RSASSA_PKCS1_v1_5_verify = verify
     dkim.evaluate_pk = evaluate_pk
+    dkim.RE_BTAG = RE_BTAG

@@ -10,6 +10,8 @@ import dkim.crypto
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from inboxpay.auth import dkim_accel
 from inboxpay.auth.dkim import verify_all
@@ -106,6 +108,29 @@ def test_install_routes_dkimpy_through_the_accelerated_functions() -> None:
     dkim_accel.install()
     assert dkim.RSASSA_PKCS1_v1_5_verify is dkim_accel.verify
     assert dkim.evaluate_pk is dkim_accel.evaluate_pk
+    assert dkim.RE_BTAG is dkim_accel.RE_BTAG
+
+
+# What a DKIM-Signature value is made of, and what could confuse the b= pattern.
+_BTAG_PIECES = st.sampled_from(
+    [b"b", b"B", b"=", b";", b" ", b"\t", b"\r", b"\n", b"\r\n", b"\r\n ", b"bh", b"a", b"Z9",
+     b"+", b"/", b"-", b"h=", b"\x0b", b"\x0c", b"\xff", b"b=", b"; b=", b" b =\r\n\t"]
+)  # fmt: skip
+
+
+@settings(max_examples=2000)
+@given(st.lists(_BTAG_PIECES, max_size=40).map(b"".join))
+def test_the_b_tag_pattern_blanks_exactly_what_dkimpys_does(value: bytes) -> None:
+    assert dkim_accel.RE_BTAG.sub(b"\\1", value) == dkim_accel._RE_BTAG.sub(b"\\1", value)
+
+
+def test_the_b_tag_pattern_blanks_a_real_folded_signature(key: rsa.RSAPrivateKey) -> None:
+    field = _signed(key)[: -len(MESSAGE)].split(b":", 1)[1]  # the DKIM-Signature value
+    folded = field.replace(b"b=", b"b =\r\n\t ", 1)
+    for value in (field, folded, field + b"\r\n"):
+        blanked = dkim_accel.RE_BTAG.sub(b"\\1", value)
+        assert blanked == dkim_accel._RE_BTAG.sub(b"\\1", value)
+        assert blanked.rstrip().endswith(b"=")  # the value is gone, the tag stays
 
 
 def _signed(key: rsa.RSAPrivateKey) -> bytes:
