@@ -569,11 +569,12 @@ _FIELD_LINES = [
 def _fields_both(block: bytes) -> tuple[object, object]:
     from email.parser import BytesHeaderParser
 
-    from inboxpay.invoice.mime import _header_fields
+    from inboxpay.invoice.mime import _MIME_FIELDS, _header_fields
 
     def view(m: email.message.Message) -> object:
         return (
-            [(k.lower(), v) for k, v in m.raw_items() if k.lower().startswith("content-")],
+            # The fields _header_fields keeps (a "Content-Content-Type" is no MIME field).
+            [(k.lower(), v) for k, v in m.raw_items() if k.lower() in _MIME_FIELDS],
             m.get_content_type(),
             m.get_boundary(),
             m.get_content_charset(),
