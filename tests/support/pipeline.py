@@ -77,6 +77,7 @@ def run(
     policy: Policy | None = None,
     truncated: bool = False,
     cpu_deadline: float = 5.0,
+    authentication_results: str = "payment",
 ) -> Outcome:
     """``raw`` from Xero's MX to ``rcpts``; ``truncated`` as the filter says past
     max_message_bytes."""
@@ -88,5 +89,12 @@ def run(
         message=RawMessage.from_bytes(raw),
         truncated=truncated,
     )
-    settings = Settings("mx.example.org", signer, RKEY, 86400, cpu_deadline=cpu_deadline)
+    settings = Settings(
+        "mx.example.org",
+        signer,
+        RKEY,
+        86400,
+        cpu_deadline=cpu_deadline,
+        authentication_results=authentication_results,
+    )
     return process(facts, resolver, policy or Policy(DEFAULT_PARTNERS), settings)

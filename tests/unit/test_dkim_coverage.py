@@ -5,20 +5,9 @@ verification, and mail without payment markup never needs it."""
 from __future__ import annotations
 
 from inboxpay.auth import dkim
-from inboxpay.config import DEFAULT_PARTNERS
-from inboxpay.message import RawMessage
-from inboxpay.milter.decide import Action, Policy
-from inboxpay.milter.facts import MessageFacts
-from inboxpay.milter.pipeline import Outcome, Settings, process
-from tests.support.pipeline import (
-    DATA,
-    RKEY,
-    XERO_IP,
-    new_dkim_key,
-    new_signer,
-    sign,
-    xero_resolver,
-)
+from inboxpay.milter.decide import Action
+from inboxpay.milter.pipeline import Outcome
+from tests.support.pipeline import DATA, new_dkim_key, new_signer, run, sign, xero_resolver
 
 PLAIN = (
     b"From: Xero <billing@post.xero.com>\nTo: Ana Muller <ana@client.example>\n"
@@ -28,15 +17,7 @@ PLAIN = (
 
 
 def _run(raw: bytes, dkim_key: tuple[bytes, bytes]) -> Outcome:
-    facts = MessageFacts(
-        client_ip=XERO_IP,
-        helo="mail.post.xero.com",
-        mail_from="bounce@post.xero.com",
-        recipients=["ana@client.example"],
-        message=RawMessage.from_bytes(raw),
-    )
-    settings = Settings("mx.example.org", new_signer(), RKEY, 86400, authentication_results="all")
-    return process(facts, xero_resolver(dkim_key), Policy(DEFAULT_PARTNERS), settings)
+    return run(raw, xero_resolver(dkim_key), new_signer(), authentication_results="all")
 
 
 def test_verify_all_reads_the_coverage_only_when_asked() -> None:

@@ -14,14 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inboxpay.card.header import CardSigner
-from inboxpay.config import DEFAULT_PARTNERS
 from inboxpay.dns import Record, StaticResolver
 from inboxpay.invoice.scan import may_hold_markup, walked
 from inboxpay.message import RawMessage
-from inboxpay.milter.decide import Action, Policy, Reason
-from inboxpay.milter.facts import MessageFacts
-from inboxpay.milter.pipeline import Outcome, Settings, process
-from tests.support.pipeline import DATA, RKEY, XERO_IP, sign
+from inboxpay.milter.decide import Action, Reason
+from inboxpay.milter.pipeline import Outcome
+from tests.support import pipeline
+from tests.support.pipeline import DATA, sign
 
 
 class NoDns(StaticResolver):
@@ -43,15 +42,7 @@ NOTICE = (
 
 
 def run(raw: bytes, resolver: StaticResolver, signer: CardSigner, mode: str) -> Outcome:
-    facts = MessageFacts(
-        client_ip=XERO_IP,
-        helo="mail.post.xero.com",
-        mail_from="bounce@post.xero.com",
-        recipients=["ana@client.example"],
-        message=RawMessage.from_bytes(raw),
-    )
-    settings_ = Settings("mx.example.org", signer, RKEY, 86400, authentication_results=mode)
-    return process(facts, resolver, Policy(DEFAULT_PARTNERS), settings_)
+    return pipeline.run(raw, resolver, signer, authentication_results=mode)
 
 
 def test_mail_without_markup_is_not_authenticated_but_cleaned(signer: CardSigner) -> None:
@@ -125,7 +116,7 @@ _HTML_HEAD = (
     b"Content-Type: text/html; charset=utf-8/x",
     b'Content-Type: text/html; charset="windows-1252"',
     b'Content-Type: text/html; charset=3D"utf-8"',  # "3D" is no label: doubtful
-    b'Content-Type: text/html;\r\n charset=3Dutf-8',
+    b"Content-Type: text/html;\r\n charset=3Dutf-8",
 )
 _CTE = (b"", b"Content-Transfer-Encoding: quoted-printable", b"Content-Transfer-Encoding: base64")
 _FRAGMENTS = (
