@@ -124,6 +124,27 @@ def test_the_b_tag_pattern_blanks_exactly_what_dkimpys_does(value: bytes) -> Non
     assert dkim_accel.RE_BTAG.sub(b"\\1", value) == dkim_accel._RE_BTAG.sub(b"\\1", value)
 
 
+# RFC 6376 Appendix A.2, the published example signature, folded as printed there.
+RFC6376_SIGNATURE = (
+    b" v=1; a=rsa-sha256; s=brisbane; d=example.com;\r\n"
+    b"      c=simple/simple; q=dns/txt; i=joe@football.example.com;\r\n"
+    b"      h=Received : From : To : Subject : Date : Message-ID;\r\n"
+    b"      bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XJkfJVGzv8=;\r\n"
+    b"      b=AuUoFEfDxTDkHlLXSZEpZj79LICEps6eda7W3deTVFOk4yAUoqOB\r\n"
+    b"        4nujc7YopdG5dWLSdNg6xNAZpOPr+kHxt1IrE+NahM6L/LbvaHut\r\n"
+    b"        KVdkLLkpVaVVQPzeRDI009SO2Il5Lu7rDNH6mZckBdrIx0orEtZV\r\n"
+    b"        4bmp/YzhwvcubU4=;\r\n"
+)
+
+
+def test_the_b_tag_pattern_blanks_rfc_6376s_example_signature() -> None:
+    blanked = dkim_accel.RE_BTAG.sub(b"\\1", RFC6376_SIGNATURE)
+    assert blanked == dkim_accel._RE_BTAG.sub(b"\\1", RFC6376_SIGNATURE)
+    # The value and its folding go; the tag, bh= and the closing ";" stay.
+    assert blanked.endswith(b"\r\n      b=;\r\n")
+    assert b"bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XJkfJVGzv8=;" in blanked
+
+
 def test_the_b_tag_pattern_blanks_a_real_folded_signature(key: rsa.RSAPrivateKey) -> None:
     field = _signed(key)[: -len(MESSAGE)].split(b":", 1)[1]  # the DKIM-Signature value
     folded = field.replace(b"b=", b"b =\r\n\t ", 1)
