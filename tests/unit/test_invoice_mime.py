@@ -88,6 +88,30 @@ def test_single_part_html_attachment_is_skipped() -> None:
     assert parts_of(msg) == []
 
 
+_MULTIPART = (
+    "{top}MIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=b\n\n"
+    "--b\nContent-Type: text/plain\n\nhi\n"
+    "--b\n{part}Content-Type: text/html\n\n<p>hi</p>\n--b--\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("top", "part", "repeated"),
+    [
+        ("", "", False),
+        ("MIME-Version: 1.0\n", "", True),  # the top level repeats a field
+        ("", "Content-Transfer-Encoding: 7bit\nContent-Transfer-Encoding: base64\n", True),
+        ("", "content-type: text/plain\n", True),  # names compare without case
+        ("Content-Disposition: inline\n", "", False),  # not a field readers disagree on
+    ],
+)
+def test_repeated_mime_fields_are_noticed_at_the_top_and_in_a_part(
+    top: str, part: str, repeated: bool
+) -> None:
+    msg = parse(_MULTIPART.format(top=top, part=part))
+    assert walk_html(msg.headers, msg.body).repeated_fields is repeated
+
+
 def test_header_parameters_are_read_properly() -> None:
     msg = parse(
         'Content-Type: TEXT/HTML;\n  charset="ISO-8859-1" (latin)\n'
