@@ -146,12 +146,13 @@ def walk_html(
     top = _header_fields(b"".join(name + b":" + value + b"\r\n" for name, value in headers))
     stack = [_Entity(top, 0, len(body), 0)]
     walk = HtmlWalk([])
+    # Each child is checked where it is read, and one with repeated fields is not entered.
+    walk.repeated_fields = _repeats(top)
     budget, located = max_parts, 0
     hard_depth, hard_parts = max(MAX_LOCATE_DEPTH, max_depth), max(MAX_LOCATE_PARTS, max_parts)
     while stack:
         deadline.check()
         entity = stack.pop()
-        walk.repeated_fields |= _repeats(entity.fields)
         ctype = _content_type(entity.fields)
         if entity.fields.get_content_disposition() == "attachment":
             continue
@@ -193,7 +194,8 @@ def walk_html(
 
 
 def _repeats(fields: Message) -> bool:
-    return any(len(fields.get_all(name, ())) > 1 for name in _SINGLE_FIELDS)
+    names = [name.lower() for name in fields]  # get_all's comparison, done once
+    return any(names.count(name) > 1 for name in _SINGLE_FIELDS)
 
 
 def _unwalked(walk: HtmlWalk, body: bytes, span: Unwalked, limit: bool = True) -> None:
