@@ -109,6 +109,41 @@ def test_install_routes_dkimpy_through_the_accelerated_functions() -> None:
     assert dkim.RSASSA_PKCS1_v1_5_verify is dkim_accel.verify
     assert dkim.evaluate_pk is dkim_accel.evaluate_pk
     assert dkim.RE_BTAG is dkim_accel.RE_BTAG
+    canonicalization = dkim.canonicalization
+    assert canonicalization.compress_whitespace is dkim_accel.compress_whitespace
+    assert canonicalization.strip_trailing_whitespace is dkim_accel.strip_trailing_whitespace
+    assert canonicalization.unfold_header_value is dkim_accel.unfold_header_value
+
+
+# What a body or field value is made of, as far as relaxed canonicalization cares.
+_CANON_PIECES = st.sampled_from(
+    [b" ", b"  ", b"\t", b" \t ", b"\r", b"\n", b"\r\n", b"\r\n ", b" \r\n", b"\t\r\n",
+     b"a", b"<p>", b"\x0b", b"\x0c", b"\xa0", b"\xff", b"\r\r\n", b"\n\t"]
+)  # fmt: skip
+
+
+@settings(max_examples=2000)
+@given(st.lists(_CANON_PIECES, max_size=60).map(b"".join))
+def test_the_canonicalization_helpers_give_exactly_what_dkimpys_give(content: bytes) -> None:
+    assert dkim_accel.compress_whitespace(content) == dkim_accel._COMPRESS_WHITESPACE(content)
+    assert dkim_accel.strip_trailing_whitespace(content) == (
+        dkim_accel._STRIP_TRAILING_WHITESPACE(content)
+    )
+    assert dkim_accel.unfold_header_value(content) == dkim_accel._UNFOLD_HEADER_VALUE(content)
+
+
+def test_a_relaxed_body_canonicalizes_as_dkimpys_own() -> None:
+    body = b"<p>Amount  due:\t 1 200.00 </p> \r\n\r\n\tPay  by\r\n 3 Dec\t\r\n\r\n\r\n"
+    relaxed = dkim.canonicalization.Relaxed
+    dkim_accel.install()
+    ours = relaxed.canonicalize_body(body)
+    try:
+        dkim.canonicalization.compress_whitespace = dkim_accel._COMPRESS_WHITESPACE
+        dkim.canonicalization.strip_trailing_whitespace = dkim_accel._STRIP_TRAILING_WHITESPACE
+        theirs = relaxed.canonicalize_body(body)
+    finally:
+        dkim_accel.install()
+    assert ours == theirs == b"<p>Amount due: 1 200.00 </p>\r\n\r\n Pay by\r\n 3 Dec\r\n"
 
 
 # What a DKIM-Signature value is made of, and what could confuse the b= pattern.
