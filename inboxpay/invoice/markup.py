@@ -415,9 +415,15 @@ _DATA, _RAW, _RCDATA, _CDATA = range(4)
 _Text = tuple[int, int, int]  # (start, end, kind)
 
 _TAG_OPEN = re.compile(r"<(/?)([A-Za-z][^\t\n\f\r />]*)")
-_SPACE = re.compile(r"[\t\n\f\r ]*")
-_ATTR_NAME = re.compile(r"[^\t\n\f\r />][^\t\n\f\r /=>]*")
-_UNQUOTED = re.compile(r"[^\t\n\f\r >]*")
+# One attribute, as the tokenizer's attribute states read it: the whitespace before it, a
+# name (its first character may be "="), then optionally "=" and a value, double-quoted,
+# single-quoted (either may run to the end of the document) or unquoted. Where no name
+# can start, it matches the whitespace alone and the tag's ">" or a "/" comes next.
+_ATTRIBUTE = re.compile(
+    r"[\t\n\f\r ]*"
+    r"(?:([^\t\n\f\r />][^\t\n\f\r /=>]*)"
+    r"(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:\"([^\"]*)\"?|'([^']*)'?|([^\t\n\f\r >]*)))?)?"
+)
 _CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
 _WHITESPACE = re.compile(r"[\t\n\f\r ]+")  # HTML whitespace; a no-break space stays
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -557,40 +563,22 @@ def _parse_tag(html: str, match: re.Match[str]) -> _Tag | None:
     pos = match.end()
     solidus = False  # the last thing read was a "/" outside any attribute value
     while True:
-        pos = _end(_SPACE, html, pos)
+        attribute = _ATTRIBUTE.match(html, pos)  # always matches: every part is optional
+        assert attribute is not None
+        pos = attribute.end()
         if pos >= n:
             return None
-        char = html[pos]
-        if char == ">":
-            break
-        if char == "/":
+        name, double, single, unquoted = attribute.groups()
+        if name is None:  # no name can start here: the tag's ">" or a "/"
+            if html[pos] == ">":
+                break
             pos, solidus = pos + 1, True
             continue
         solidus = False
-        name_end = _end(_ATTR_NAME, html, pos)
-        name = _ascii_lower(html[pos:name_end])
-        pos = name_end
-        after = _end(_SPACE, html, pos)
-        value = ""
-        if after < n and html[after] == "=":
-            pos = _end(_SPACE, html, after + 1)
-            quote = html[pos] if pos < n else ""
-            if quote in ('"', "'") and quote:
-                close = html.find(quote, pos + 1)
-                close = n if close < 0 else close
-                value, pos = html[pos + 1 : close], close + 1
-            else:
-                value_end = _end(_UNQUOTED, html, pos)
-                value, pos = html[pos:value_end], value_end
-            value = _unescape_attribute(value)
-        attrs.setdefault(name, value)
+        value = double if double is not None else single if single is not None else unquoted
+        attrs.setdefault(_ascii_lower(name), _unescape_attribute(value) if value else "")
     name = _ascii_lower(match.group(2))
     return _Tag(name, match.start(), pos + 1, bool(match.group(1)), attrs, solidus)
-
-
-def _end(pattern: re.Pattern[str], text: str, pos: int) -> int:
-    found = pattern.match(text, pos)
-    return found.end() if found is not None else pos
 
 
 def _unescape_attribute(value: str) -> str:
