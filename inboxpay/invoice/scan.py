@@ -87,12 +87,13 @@ def inspect_text(html: str) -> TextFindings:
 # What must not be in the bytes for the markers' absence from them to prove their
 # absence from every part's decoded text (see may_hold_markup). The checks run on the
 # bytes lowered once (bytes.lower() folds ASCII only, as re.IGNORECASE does for bytes):
-# substring searches in C, no regular expression over the body.
-_MARKERS = (b"<script", b"itemscope")
+# substring searches in C, no regular expression over the body. The markers are
+# "<script" and "itemscope", as _MARKER above.
 # NUL: UTF-16 (every ASCII character has a zero byte); ESC: ISO-2022-JP, whose escape
 # sequences vanish from the text ("<scr\x1b(Bipt>"); a byte-order mark, which overrides
 # the label (inboxpay.charsets makes that part doubtful). Lowering leaves them alone.
 _HIDING = (b"\x00", b"\x1b", b"\xfe\xff", b"\xff\xfe", b"\xef\xbb\xbf")
+_ASCII_HIDING = (b"\x00", b"\x1b")  # in ASCII bytes no byte-order mark can stand
 # The label as inboxpay.charsets reads it from the parameter's value (on lowered bytes).
 _CHARSET_VALUE = re.compile(rb'charset\s*=\s*"?\s*([^\s"();]+)')
 _QP_CHARSET_VALUE = re.compile(rb'charset\s*=3d\s*"?\s*([^\s"();=]+)')
@@ -135,7 +136,9 @@ def _plain_charsets(low: bytes) -> bool:
 
 
 def _hides_markup(data: bytes, low: bytes) -> bool:
-    return any(m in low for m in _MARKERS) or any(h in data for h in _HIDING)
+    if b"<script" in low or b"itemscope" in low:  # the markers, without a generator
+        return True
+    return any(h in data for h in (_ASCII_HIDING if data.isascii() else _HIDING))
 
 
 def may_hold_markup(message: RawMessage) -> bool:
