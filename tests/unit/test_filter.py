@@ -335,3 +335,27 @@ def test_a_failure_to_count_the_message_does_not_cost_its_card(
     transaction(ctx, "b@post.xero.test", ["bob@example.test"], FORGED[:2], b"<p>old</p>\r\n")
     assert ctx._eom() == Milter.ACCEPT
     assert ("addheader", CARD_HEADER, " eyJ.card.sig", -1) in ctx.calls
+
+
+def test_data_is_answered_while_the_steps_around_it_are_not(
+    use_processor: Callable[[Processor], None],
+) -> None:
+    # Over TCP an unanswered DATA leaves the MTA's next write (the first header) waiting
+    # for our kernel's delayed ACK, about 40 ms a message; the answer carries the ACK.
+    use_processor(Processor())
+    m = connect(RecordingCtx())
+    assert not m._protocol & Milter.P_NODATA  # the MTA sends DATA
+    assert not m._protocol & Milter.P_NR_DATA  # and waits for the answer
+    assert m.data() == Milter.CONTINUE
+    for unanswered in (
+        Milter.P_NR_CONN, Milter.P_NR_HELO, Milter.P_NR_MAIL, Milter.P_NR_RCPT,
+        Milter.P_NR_HDR, Milter.P_NR_BODY,
+    ):  # fmt: skip
+        assert m._protocol & unanswered
+
+
+def test_the_bench_null_milter_negotiates_as_inboxpay_does() -> None:
+    # bench/: the null milter is the floor only if the protocol is the same.
+    from bench.null_milter import NullMilter
+
+    assert NullMilter.protocol_mask() == InboxPayMilter.protocol_mask()
