@@ -1,7 +1,8 @@
 """The pymilter protocol layer: record facts in the callbacks, apply the pipeline's edits at eom.
 
 Every callback but ``eom`` always continues, so it is marked ``@Milter.noreply``
-(over an inet socket a reply per header costs a round trip). Nothing in here
+(over an inet socket a reply per header costs a round trip), except ``data``, whose
+answer spares a delayed-ACK wait over TCP (see ``data``). Nothing in here
 rejects or holds mail: any failure still accepts the message, at worst with only
 forged cards removed.
 
